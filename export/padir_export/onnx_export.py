@@ -1,0 +1,211 @@
+"""Export a trained student (and optionally its AR teacher) to the ONNX graphs the runtime loads.
+
+The graph contract (names, shapes, dtypes) is documented in `docs/model-contract.md`; the Rust
+model layer (`src/model/`) and the Python reference decoder (`reference.py`) both rely on it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.export import Dim
+
+from .config import EOS_ID, MASK_ID, PAD_ID, UNK_ID
+from .model import PadirModel
+
+# ONNX Runtime 1.31 reads IR version <= 10 reliably; onnx >= 1.23 writes 14 by default.
+IR_VERSION = 10
+OPSET = 20
+
+
+def _forbidden_bias(vocab: int, ids: list[int]) -> Tensor:
+    """Additive logit bias that keeps the decoders from predicting structural tokens."""
+    bias = torch.zeros(vocab)
+    bias[ids] = -1e9
+    return bias
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: PadirModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.model.encode(input_ids, attention_mask)
+
+
+class LengthPredictorGraph(nn.Module):
+    def __init__(self, model: PadirModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, encoder_hidden: Tensor, attention_mask: Tensor) -> Tensor:
+        return F.log_softmax(self.model.length_logits(encoder_hidden, attention_mask), dim=-1)
+
+
+class NarDecoderGraph(nn.Module):
+    """Whole-sequence non-causal pass; the argmax and its log-prob are computed in the graph so
+    the runtime never copies B x T x V logits (the full `logprobs` output is there on request)."""
+
+    def __init__(self, model: PadirModel):
+        super().__init__()
+        self.model = model
+        forbidden = [PAD_ID, EOS_ID, UNK_ID, MASK_ID]
+        self.register_buffer("bias", _forbidden_bias(model.cfg.vocab_size, forbidden))
+
+    def forward(
+        self, decoder_input_ids, decoder_attention_mask, encoder_hidden, encoder_attention_mask
+    ):
+        h = self.model.decoder_hidden(
+            decoder_input_ids, decoder_attention_mask, encoder_hidden, encoder_attention_mask
+        )
+        logprobs = F.log_softmax(self.model.lm_logits(h) + self.bias, dim=-1)
+        token_logprobs, token_ids = logprobs.max(dim=-1)
+        return token_ids, token_logprobs, logprobs
+
+
+class ArEncoderGraph(nn.Module):
+    """Teacher encoder fused with every decoder layer's cross-attention key/value projection."""
+
+    def __init__(self, model: PadirModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor):
+        return self.model.cross_kv(self.model.encode(input_ids, attention_mask))
+
+
+class ArDecoderStepGraph(nn.Module):
+    def __init__(self, model: PadirModel):
+        super().__init__()
+        self.model = model
+        self.register_buffer(
+            "bias", _forbidden_bias(model.cfg.vocab_size, [PAD_ID, UNK_ID, MASK_ID])
+        )
+
+    def forward(self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask):
+        logits, k, v = self.model.decode_step(
+            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask
+        )
+        logprobs = F.log_softmax(logits + self.bias, dim=-1)
+        token_logprobs, token_ids = logprobs.max(dim=-1)
+        return token_ids, token_logprobs, k, v
+
+
+def example_inputs(
+    model: PadirModel, kind: str, batch: int, src: int, tgt: int, past: int = 3, seed: int = 0
+) -> dict[str, Tensor]:
+    """Random but well-formed inputs for graph `kind` (used for tracing and for parity tests)."""
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(seed)
+    v = cfg.vocab_size
+
+    def mask(b, t):
+        lens = torch.randint(max(1, t // 2), t + 1, (b,), generator=g)
+        lens[0] = t
+        return (torch.arange(t)[None] < lens[:, None]).long()
+
+    def ids(b, t):
+        return torch.randint(4, v, (b, t), generator=g)
+
+    src_mask = mask(batch, src)
+    hidden = torch.randn(batch, src, cfg.d_model, generator=g)
+    if kind in ("encoder", "ar_encoder"):
+        return {"input_ids": ids(batch, src) * src_mask, "attention_mask": src_mask}
+    if kind == "length_predictor":
+        return {"encoder_hidden": hidden, "attention_mask": src_mask}
+    if kind == "decoder":
+        dmask = mask(batch, tgt)
+        return {
+            "decoder_input_ids": ids(batch, tgt) * dmask,
+            "decoder_attention_mask": dmask,
+            "encoder_hidden": hidden,
+            "encoder_attention_mask": src_mask,
+        }
+    if kind == "ar_decoder_step":
+        shape = (cfg.decoder_layers, batch, cfg.num_heads)
+        return {
+            "input_ids": ids(batch, 1),
+            "past_k": torch.randn(*shape, past, cfg.head_dim, generator=g),
+            "past_v": torch.randn(*shape, past, cfg.head_dim, generator=g),
+            "cross_k": torch.randn(*shape, src, cfg.head_dim, generator=g),
+            "cross_v": torch.randn(*shape, src, cfg.head_dim, generator=g),
+            "encoder_attention_mask": src_mask,
+        }
+    raise ValueError(kind)
+
+
+GRAPHS = {
+    "encoder": (EncoderGraph, ["encoder_hidden"]),
+    "length_predictor": (LengthPredictorGraph, ["length_logprobs"]),
+    "decoder": (NarDecoderGraph, ["token_ids", "token_logprobs", "logprobs"]),
+    "ar_encoder": (ArEncoderGraph, ["cross_k", "cross_v"]),
+    "ar_decoder_step": (
+        ArDecoderStepGraph,
+        ["token_ids", "token_logprobs", "present_k", "present_v"],
+    ),
+}
+
+
+def _dynamic_shapes(kind: str) -> dict:
+    b, s, t, p = Dim("batch"), Dim("src_len"), Dim("tgt_len"), Dim("past_len")
+    bs = {0: b, 1: s}
+    if kind in ("encoder", "ar_encoder"):
+        return {"input_ids": bs, "attention_mask": bs}
+    if kind == "length_predictor":
+        return {"encoder_hidden": bs, "attention_mask": bs}
+    if kind == "decoder":
+        return {
+            "decoder_input_ids": {0: b, 1: t},
+            "decoder_attention_mask": {0: b, 1: t},
+            "encoder_hidden": bs,
+            "encoder_attention_mask": bs,
+        }
+    cache = {1: b, 3: p}
+    kv = {1: b, 3: s}
+    return {
+        "input_ids": {0: b},
+        "past_k": cache,
+        "past_v": cache,
+        "cross_k": kv,
+        "cross_v": kv,
+        "encoder_attention_mask": bs,
+    }
+
+
+def export_graph(model: PadirModel, kind: str, path: str | Path) -> None:
+    wrapper_cls, output_names = GRAPHS[kind]
+    wrapper = wrapper_cls(model).eval()
+    # Trace with sizes > 1 everywhere so that no dimension is specialised to a constant.
+    inputs = example_inputs(model, kind, batch=3, src=7, tgt=9, past=4)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(
+            wrapper,
+            (),
+            kwargs=inputs,
+            dynamo=True,
+            opset_version=OPSET,
+            dynamic_shapes=_dynamic_shapes(kind),
+            output_names=output_names,
+            external_data=False,
+            verbose=False,
+        )
+    proto = prog.model_proto
+    proto.ir_version = IR_VERSION
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def torch_outputs(model: PadirModel, kind: str, inputs: dict[str, Tensor]) -> list[np.ndarray]:
+    wrapper_cls, _ = GRAPHS[kind]
+    with torch.no_grad():
+        out = wrapper_cls(model).eval()(**inputs)
+    out = out if isinstance(out, tuple) else (out,)
+    return [o.numpy() for o in out]

@@ -1,0 +1,103 @@
+"""One training run: its config file, its working directory and the artefacts of each stage.
+
+Artefacts (tokenised corpora, checkpoints, logs, distilled data) live outside git, in
+`$PADIR_RUNS/<name>/` (default `~/.cache/padir/runs/<name>/`). Paths inside the config are
+relative to the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig, load_json
+from .data import TokenizedCorpus, read_tsv
+from .model import PadirModel
+from .tokenizer import load_tokenizer, train_tokenizer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Pipeline:
+    def __init__(self, config_path: str | Path):
+        self.config_path = Path(config_path)
+        self.cfg = load_json(config_path)
+        self.name = self.cfg["name"]
+        self.model_cfg = ModelConfig.from_dict(self.cfg["model"])
+        base = os.environ.get("PADIR_RUNS", str(Path.home() / ".cache" / "padir" / "runs"))
+        self.runs = Path(base) / self.name
+        self.runs.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return REPO_ROOT / self.cfg["data"][key]
+
+    def log(self, stage: str, msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{stage}] {msg}"
+        print(line, flush=True)
+        with open(self.runs / f"{stage}.log", "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    # ---- tokenizer and corpora --------------------------------------------------------------
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.runs / "tokenizer.json"
+
+    def tokenizer(self):
+        if not self.tokenizer_path.exists():
+            tc = self.cfg["tokenizer"]
+            src, tgt = read_tsv(self.path("train"), limit=tc.get("train_pairs"))
+            self.log("tokenizer", f"training BPE ({tc['vocab_size']} pieces) on {len(src)} pairs")
+            train_tokenizer(src + tgt, tc["vocab_size"], self.tokenizer_path)
+        tok = load_tokenizer(self.tokenizer_path)
+        if tok.get_vocab_size() != self.model_cfg.vocab_size:
+            sys.exit(
+                f"tokenizer has {tok.get_vocab_size()} pieces but model.vocab_size is "
+                f"{self.model_cfg.vocab_size}: set them equal in {self.config_path}"
+            )
+        return tok
+
+    def _corpus(self, key: str, tsv: Path, limit: int | None) -> TokenizedCorpus:
+        cache = self.runs / f"{key}.npz"
+        if not cache.exists():
+            src, tgt = read_tsv(tsv, limit=limit)
+            self.log("data", f"tokenising {len(src)} pairs of {tsv.name}")
+            TokenizedCorpus.build(self.tokenizer(), src, tgt).save(cache)
+        return TokenizedCorpus.load(cache)
+
+    def train_corpus(self, stage: str) -> TokenizedCorpus:
+        if stage == "student" and self.cfg["student"].get("distilled", True):
+            return self._corpus("distilled", self.distilled_path, None)
+        return self._corpus("train", self.path("train"), self.cfg["data"].get("max_train_pairs"))
+
+    def dev_corpus(self, stage: str) -> TokenizedCorpus:
+        return self._corpus("dev", self.path("dev"), None)
+
+    @property
+    def distilled_path(self) -> Path:
+        return self.runs / "distilled.tsv"
+
+    # ---- models -------------------------------------------------------------------------------
+    def new_model(self, causal: bool) -> PadirModel:
+        return PadirModel(self.model_cfg, causal=causal)
+
+    def final_path(self, stage: str) -> Path:
+        return self.runs / f"{stage}.pt"
+
+    def save_final(self, stage: str, model: PadirModel) -> None:
+        torch.save(
+            {"model": model.state_dict(), "model_config": self.model_cfg.to_dict()},
+            self.final_path(stage),
+        )
+
+    def teacher_state_dict(self) -> dict:
+        return torch.load(self.final_path("teacher"), weights_only=False)["model"]
+
+    def load_final(self, stage: str) -> PadirModel:
+        ck = torch.load(self.final_path(stage), weights_only=False)
+        model = PadirModel(ModelConfig.from_dict(ck["model_config"]), causal=(stage == "teacher"))
+        model.load_state_dict(ck["model"])
+        return model.eval()

@@ -1,0 +1,292 @@
+"""Reference decoders over onnxruntime-python: the specification the Rust runtime must match.
+
+NAR (PaDIR refinement), for a batch of sentences:
+1. Encode; predict length log-probs. For each sentence, src_len = tokens without </s>. The top
+   `top_lengths` classes (ties: lower class first) give lengths src_len + class - max_offset;
+   each is widened by the length beam to length + (i - length_beam // 2), i in 0..length_beam.
+   Lengths are clamped to [1, max_length]; duplicates are dropped (first kept).
+2. Every candidate is a row: positions 0..L-1 hold the initial tokens (all <mask>, or for
+   `random` a SplitMix64 stream seeded with seed ^ (L * 0x9E3779B97F4A7C15), token =
+   NUM_SPECIAL + next() % (V - NUM_SPECIAL)), position L holds </s>.
+3. Up to `iterations` times, the decoder runs on all active rows as one batch (padded to the
+   longest). At content position i the prediction (tok_i, lp_i) is accepted:
+   - refine_all: always;  mask_predict: in the first iteration, or where the input was <mask>.
+   An accepted position always takes lp_i as its confidence.
+   remask_stutter: accepted positions i >= 1 whose new token equals the new token at i-1 are
+   reverted to their input token (all found first, then reverted together).
+   mask_predict, iteration t < T-1: the n = floor(L * (T-1-t) / T) lowest-confidence positions
+   (ties: lower index first) become <mask>.
+   A row whose tokens did not change in an iteration is finished (early exit).
+4. Output of a row: its tokens without those equal to their initial token; score = mean
+   confidence over the L positions. Per sentence the best score wins (ties: first candidate);
+   `iterations` = most decoder passes among its rows.
+
+AR (greedy, KV cache): start token <pad>; each step feeds the previous token; a row ends at
+</s> or after max_length tokens. Score = mean log-prob of the emitted tokens including </s>.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID
+
+MASK64 = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
+
+
+class SplitMix64:
+    """The one small generator shared with the Rust runtime (src/decode/rng.rs)."""
+
+    def __init__(self, seed: int):
+        self.state = seed & MASK64
+
+    def next(self) -> int:
+        self.state = (self.state + GOLDEN) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+
+def random_init(seed: int, length: int, vocab: int) -> list[int]:
+    rng = SplitMix64(seed ^ ((length * GOLDEN) & MASK64))
+    return [NUM_SPECIAL + rng.next() % (vocab - NUM_SPECIAL) for _ in range(length)]
+
+
+@dataclass
+class Translation:
+    text: str
+    ids: list[int]
+    score: float
+    length: int
+    iterations: int
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "ids": self.ids,
+            "score": self.score,
+            "length": self.length,
+            "iterations": self.iterations,
+        }
+
+
+def mean(values: list[float]) -> float:
+    """Left-to-right float64 sum, as the Rust runtime computes it (so rankings agree)."""
+    return sum(values) / len(values)
+
+
+def _skip_empty(texts: list[str], run) -> list[Translation]:
+    """Empty inputs translate to empty outputs without entering the batch."""
+    idx = [i for i, t in enumerate(texts) if t.strip()]
+    out = [Translation("", [], 0.0, 0, 0) for _ in texts]
+    if idx:
+        for i, tr in zip(idx, run([texts[i] for i in idx])):
+            out[i] = tr
+    return out
+
+
+def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    t = max(len(r) for r in rows)
+    ids = np.full((len(rows), t), PAD_ID, dtype=np.int64)
+    mask = np.zeros((len(rows), t), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+class ReferenceTranslator:
+    def __init__(self, model_dir: str | Path, threads: int = 1):
+        self.dir = Path(model_dir)
+        self.manifest = json.loads((self.dir / "model.json").read_text(encoding="utf-8"))
+        self.tok = Tokenizer.from_file(str(self.dir / self.manifest["tokenizer"]["file"]))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.sessions = {
+            name: ort.InferenceSession(
+                str(self.dir / g["file"]), opts, providers=["CPUExecutionProvider"]
+            )
+            for name, g in self.manifest["graphs"].items()
+        }
+
+    def _encode_source(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return _pad([e.ids for e in self.tok.encode_batch(texts, add_special_tokens=True)])
+
+    def _text(self, ids: list[int]) -> str:
+        return self.tok.decode(ids, skip_special_tokens=True)
+
+    # ---- NAR --------------------------------------------------------------------------------
+    def candidate_lengths(
+        self,
+        logprobs: np.ndarray,
+        src_len: int,
+        top_lengths: int,
+        length_beam: int,
+        max_length: int,
+    ) -> list[int]:
+        lp = self.manifest["length_predictor"]
+        order = sorted(range(len(logprobs)), key=lambda c: (-logprobs[c], c))[:top_lengths]
+        out: list[int] = []
+        for c in order:
+            base = src_len + c + lp["min_offset"]
+            for i in range(length_beam):
+                n = min(max(base + i - length_beam // 2, 1), max_length)
+                if n not in out:
+                    out.append(n)
+        return out
+
+    def translate_nar(self, texts: list[str], **options) -> list[Translation]:
+        return _skip_empty(texts, lambda t: self._nar(t, **options))
+
+    def translate_ar(self, texts: list[str], **options) -> list[Translation]:
+        return _skip_empty(texts, lambda t: self._ar(t, **options))
+
+    def _nar(
+        self,
+        texts: list[str],
+        iterations: int | None = None,
+        length_beam: int | None = None,
+        top_lengths: int | None = None,
+        init: str | None = None,
+        acceptance: str | None = None,
+        remask_stutter: bool | None = None,
+        seed: int | None = None,
+        max_length: int | None = None,
+    ) -> list[Translation]:
+        d = self.manifest["decode"]
+        iterations = iterations or d["iterations"]
+        length_beam = length_beam or d["length_beam"]
+        top_lengths = top_lengths or d["top_lengths"]
+        init = init or d["init"]
+        acceptance = acceptance or d["acceptance"]
+        remask_stutter = d["remask_stutter"] if remask_stutter is None else remask_stutter
+        seed = d["seed"] if seed is None else seed
+        max_length = max_length or self.manifest["max_target_len"]
+        vocab = self.manifest["vocab_size"]
+
+        src_ids, src_mask = self._encode_source(texts)
+        (hidden,) = self.sessions["encoder"].run(
+            None, {"input_ids": src_ids, "attention_mask": src_mask}
+        )
+        (len_lp,) = self.sessions["length_predictor"].run(
+            None, {"encoder_hidden": hidden, "attention_mask": src_mask}
+        )
+        rows = []  # dicts: sent, L, init, tokens, conf, iters, done
+        for s in range(len(texts)):
+            src_len = int(src_mask[s].sum()) - 1
+            for n in self.candidate_lengths(
+                len_lp[s], src_len, top_lengths, length_beam, max_length
+            ):
+                first = [MASK_ID] * n if init == "mask" else random_init(seed, n, vocab)
+                rows.append(
+                    {
+                        "sent": s,
+                        "L": n,
+                        "init": first,
+                        "tokens": list(first),
+                        "conf": [0.0] * n,
+                        "iters": 0,
+                        "done": False,
+                    }
+                )
+        for t in range(iterations):
+            active = [r for r in rows if not r["done"]]
+            if not active:
+                break
+            dec_ids, dec_mask = _pad([r["tokens"] + [EOS_ID] for r in active])
+            sents = [r["sent"] for r in active]
+            tok, lp, _ = self.sessions["decoder"].run(
+                None,
+                {
+                    "decoder_input_ids": dec_ids,
+                    "decoder_attention_mask": dec_mask,
+                    "encoder_hidden": hidden[sents],
+                    "encoder_attention_mask": src_mask[sents],
+                },
+            )
+            for k, r in enumerate(active):
+                self._refine_row(r, tok[k], lp[k], t, iterations, acceptance, remask_stutter)
+        return [self._best(rows, s) for s in range(len(texts))]
+
+    @staticmethod
+    def _refine_row(r, tok, lp, t, iterations, acceptance, remask_stutter) -> None:
+        n, old = r["L"], r["tokens"]
+        new, conf = list(old), list(r["conf"])
+        accepted = [t == 0 or acceptance == "refine_all" or old[i] == MASK_ID for i in range(n)]
+        for i in range(n):
+            if accepted[i]:
+                new[i], conf[i] = int(tok[i]), float(lp[i])
+        if remask_stutter:
+            stutter = [i for i in range(1, n) if accepted[i] and new[i] == new[i - 1]]
+            for i in stutter:
+                new[i] = old[i]
+        if acceptance == "mask_predict" and t < iterations - 1:
+            k = n * (iterations - 1 - t) // iterations
+            for i in sorted(range(n), key=lambda i: (conf[i], i))[:k]:
+                new[i] = MASK_ID
+        r["iters"] += 1
+        r["done"] = new == old
+        r["tokens"], r["conf"] = new, conf
+
+    def _best(self, rows, s) -> Translation:
+        cands = [r for r in rows if r["sent"] == s]
+        scores = [mean(r["conf"]) for r in cands]
+        best = cands[scores.index(max(scores))]
+        ids = [x for x, x0 in zip(best["tokens"], best["init"]) if x != x0]
+        return Translation(
+            self._text(ids), ids, max(scores), best["L"], max(r["iters"] for r in cands)
+        )
+
+    # ---- AR -----------------------------------------------------------------------------------
+    def _ar(self, texts: list[str], max_length: int | None = None) -> list[Translation]:
+        max_length = max_length or self.manifest["max_target_len"]
+        src_ids, src_mask = self._encode_source(texts)
+        cross_k, cross_v = self.sessions["ar_encoder"].run(
+            None, {"input_ids": src_ids, "attention_mask": src_mask}
+        )
+        a = self.manifest["ar"]
+        b = len(texts)
+        past_k = np.zeros((a["layers"], b, a["heads"], 0, a["head_dim"]), dtype=np.float32)
+        past_v = past_k.copy()
+        alive = list(range(b))  # sentence index of each batch row
+        prev = np.full((b, 1), PAD_ID, dtype=np.int64)
+        out: list[list[int]] = [[] for _ in range(b)]
+        lps: list[list[float]] = [[] for _ in range(b)]
+        while alive:
+            tok, lp, past_k, past_v = self.sessions["ar_decoder_step"].run(
+                None,
+                {
+                    "input_ids": prev,
+                    "past_k": past_k,
+                    "past_v": past_v,
+                    "cross_k": cross_k,
+                    "cross_v": cross_v,
+                    "encoder_attention_mask": src_mask,
+                },
+            )
+            keep = []
+            for k, s in enumerate(alive):
+                lps[s].append(float(lp[k]))
+                if tok[k] == EOS_ID:
+                    continue
+                out[s].append(int(tok[k]))
+                if len(out[s]) < max_length:
+                    keep.append(k)
+            if len(keep) < len(alive):  # drop finished rows from the batch
+                alive = [alive[k] for k in keep]
+                past_k, past_v = past_k[:, keep], past_v[:, keep]
+                cross_k, cross_v = cross_k[:, keep], cross_v[:, keep]
+                src_mask, tok = src_mask[keep], tok[keep]
+            prev = tok.reshape(-1, 1).astype(np.int64)
+        return [
+            Translation(self._text(out[s]), out[s], mean(lps[s]), len(out[s]), len(lps[s]))
+            for s in range(b)
+        ]

@@ -1,0 +1,122 @@
+//! The decoding algorithms, written against small model traits so they are tested with scripted
+//! fake models (see the tests in `nar.rs` and `ar.rs`) and run for real on ONNX graphs
+//! (`crate::model::OnnxModel`).
+//!
+//! The specification both loops follow is the docstring of the Python reference decoder,
+//! `export/padir_export/reference.py`; `tests/golden.rs` checks that they agree token for token.
+
+mod ar;
+mod nar;
+pub(crate) mod rng;
+
+pub use ar::decode_ar;
+pub use nar::decode_nar;
+
+use ndarray::Array2;
+
+use crate::error::Result;
+
+/// Token ids with a fixed meaning, from the model manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialTokens {
+    pub pad: i64,
+    pub eos: i64,
+    pub mask: i64,
+    /// Ids below this are special; `random` initialisation draws from `first_regular..vocab_size`.
+    pub first_regular: i64,
+    pub vocab_size: i64,
+}
+
+/// Log-probabilities of target lengths for one sentence: entry `c` scores length
+/// `first_length + c` (counted without `</s>`; may start below 1, lengths are clamped later).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LengthScores {
+    pub first_length: i64,
+    pub logprobs: Vec<f32>,
+}
+
+/// The decoder's answer for a batch of rows: per position the best token and its log-prob.
+pub struct Predictions {
+    pub tokens: Array2<i64>,
+    pub logprobs: Array2<f32>,
+}
+
+/// What the PaDIR refinement loop needs from a model.
+pub trait NarModel {
+    /// Encoder output for a batch of sentences, kept for the decoder passes.
+    type Memory;
+    fn special_tokens(&self) -> SpecialTokens;
+    /// Encode token ids (each ending in `</s>`); one sentence per entry.
+    fn encode(&self, sources: &[Vec<i64>]) -> Result<Self::Memory>;
+    /// Length distribution of every encoded sentence.
+    fn predict_lengths(&self, memory: &Self::Memory) -> Result<Vec<LengthScores>>;
+    /// One non-causal decoder pass. Row `r` belongs to sentence `sentences[r]`; `tokens` and
+    /// `mask` are `[rows, width]`, padded with `pad` / 0.
+    fn refine(
+        &self,
+        memory: &Self::Memory,
+        sentences: &[usize],
+        tokens: &Array2<i64>,
+        mask: &Array2<i64>,
+    ) -> Result<Predictions>;
+}
+
+/// What greedy autoregressive decoding needs from a model (with a key/value cache).
+pub trait ArModel {
+    /// Encoder output and decoder cache of the rows still being decoded.
+    type State;
+    fn special_tokens(&self) -> SpecialTokens;
+    fn start(&self, sources: &[Vec<i64>]) -> Result<Self::State>;
+    /// Feed each row's previous token; get each row's next token and its log-prob.
+    fn step(&self, state: &mut Self::State, previous: &[i64]) -> Result<(Vec<i64>, Vec<f32>)>;
+    /// Keep only the given rows (in this order) for the next steps.
+    fn retain(&self, state: &mut Self::State, rows: &[usize]) -> Result<()>;
+}
+
+/// How accepted predictions are chosen in each refinement iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// PaDIR's default: every new prediction stands.
+    RefineAll,
+    /// Mask-predict: keep the confident tokens, re-mask the n least confident, n shrinking to 0.
+    MaskPredict,
+}
+
+/// What the decoder sees at the first pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// Every position is `<mask>`.
+    Mask,
+    /// Uniformly random regular tokens from a seeded SplitMix64 stream.
+    Random,
+}
+
+/// Fully resolved NAR settings (manifest defaults already applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NarParams {
+    pub iterations: usize,
+    pub length_beam: usize,
+    pub top_lengths: usize,
+    pub init: Init,
+    pub acceptance: Acceptance,
+    pub remask_stutter: bool,
+    pub seed: u64,
+    pub max_length: usize,
+}
+
+/// One decoded sentence, before detokenisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothesis {
+    pub tokens: Vec<i64>,
+    /// Mean log-probability (see the reference decoder for exactly which positions).
+    pub score: f32,
+    /// Target length chosen (NAR) or produced (AR), without `</s>`.
+    pub length: usize,
+    /// Decoder passes this sentence took part in.
+    pub iterations: usize,
+}
+
+/// Left-to-right f64 mean, the same in the reference decoder, so rankings agree exactly.
+fn mean(values: &[f32]) -> f64 {
+    values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64
+}

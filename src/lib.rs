@@ -1,0 +1,34 @@
+//! padir: on-device machine translation by Parallel Decoding by Iterative Refinement (PaDIR).
+//!
+//! A T5-style encoder reads the source once, a length predictor guesses the target length, and a
+//! non-causal decoder predicts every target token at once, then refines its own output for a few
+//! iterations. The same model directory can also carry the autoregressive teacher, decoded
+//! greedily with a key/value cache, as the baseline.
+//!
+//! Layers, in the direction data flows:
+//! - [`model`]: the manifest, the ONNX Runtime sessions and the tokenizer of a model directory;
+//! - [`decode`]: the refinement loop and the AR loop, written against small model traits;
+//! - [`Translator`]: the public API; the `padir` CLI and the C ABI ([`capi`]) are shells over it.
+//!
+//! ```no_run
+//! use padir::{DecodeOptions, Translator, TranslatorOptions};
+//! let translator = Translator::load("onnx/en-fr", &TranslatorOptions::default())?;
+//! for t in translator.translate(&["Cannot open file %s"], &DecodeOptions::nar())? {
+//!     println!("{} (score {:.2}, {} iterations)", t.text, t.score, t.iterations);
+//! }
+//! # Ok::<(), padir::Error>(())
+//! ```
+
+pub mod decode;
+mod error;
+pub mod model;
+mod options;
+mod translator;
+
+pub use decode::{Acceptance, Init};
+pub use error::{Error, Result};
+pub use options::{DecodeOptions, ExecutionProvider, Mode, NarOptions, TranslatorOptions};
+pub use translator::{Translation, Translator};
+
+/// The crate version, as reported by the CLI and the C ABI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,275 @@
+//! `OnnxModel`: the graphs of a model directory, implementing the decode traits.
+
+use std::path::Path;
+
+use ndarray::{Array2, Array3, Array5, ArrayD, Axis, Ix1, Ix2, Ix3, Ix5};
+use ort::session::SessionOutputs;
+use ort::value::TensorRef;
+
+use super::manifest::{ArShape, Manifest};
+use super::runtime::{open_graph, Graph};
+use crate::decode::{ArModel, LengthScores, NarModel, Predictions, SpecialTokens};
+use crate::error::{Error, Result};
+use crate::options::TranslatorOptions;
+
+/// The sessions of one model directory (the weights; per-call state lives in the decode loops).
+pub struct OnnxModel {
+    special: SpecialTokens,
+    length_offset: Option<i64>,
+    encoder: Graph,
+    length_predictor: Graph,
+    decoder: Graph,
+    ar: Option<ArGraphs>,
+}
+
+struct ArGraphs {
+    shape: ArShape,
+    encoder: Graph,
+    step: Graph,
+}
+
+/// NAR encoder output of a batch.
+pub struct Encoded {
+    hidden: Array3<f32>,
+    mask: Array2<i64>,
+}
+
+/// AR state of the rows still decoding.
+pub struct ArState {
+    cross_k: Array5<f32>,
+    cross_v: Array5<f32>,
+    past_k: Array5<f32>,
+    past_v: Array5<f32>,
+    mask: Array2<i64>,
+}
+
+impl OnnxModel {
+    pub fn load(dir: &Path, manifest: &Manifest, options: &TranslatorOptions) -> Result<Self> {
+        let open = |name: &str| open_graph(name, &dir.join(&manifest.graphs[name].file), options);
+        let ar = match manifest.ar {
+            Some(shape) => Some(ArGraphs {
+                shape,
+                encoder: open("ar_encoder")?,
+                step: open("ar_decoder_step")?,
+            }),
+            None => None,
+        };
+        let lp = &manifest.length_predictor;
+        Ok(OnnxModel {
+            special: manifest.special(),
+            length_offset: (lp.kind == "offset").then_some(lp.min_offset),
+            encoder: open("encoder")?,
+            length_predictor: open("length_predictor")?,
+            decoder: open("decoder")?,
+            ar,
+        })
+    }
+
+    pub fn has_ar(&self) -> bool {
+        self.ar.is_some()
+    }
+
+    fn ar(&self) -> Result<&ArGraphs> {
+        self.ar
+            .as_ref()
+            .ok_or_else(|| Error::invalid("this model ships no AR decoder"))
+    }
+}
+
+/// Right-pad token sequences into `[batch, width]` ids and mask.
+fn pad(seqs: &[Vec<i64>], pad: i64) -> (Array2<i64>, Array2<i64>) {
+    let width = seqs.iter().map(Vec::len).max().unwrap_or(1);
+    let mut ids = Array2::from_elem((seqs.len(), width), pad);
+    let mut mask = Array2::zeros((seqs.len(), width));
+    for (r, seq) in seqs.iter().enumerate() {
+        for (i, &t) in seq.iter().enumerate() {
+            ids[[r, i]] = t;
+            mask[[r, i]] = 1;
+        }
+    }
+    (ids, mask)
+}
+
+/// Run a graph under its lock and copy out what `read` needs before releasing it.
+fn run<T>(
+    graph: &Graph,
+    inputs: Vec<(&'static str, ort::session::SessionInputValue<'_>)>,
+    read: impl FnOnce(&SessionOutputs<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut session = graph
+        .session
+        .lock()
+        .map_err(|_| Error::runtime("a graph lock was poisoned by a panic"))?;
+    let outputs = session
+        .run(inputs)
+        .map_err(|e| Error::runtime(format!("graph {} failed: {e}", graph.name)))?;
+    read(&outputs)
+}
+
+fn output<T: ort::value::PrimitiveTensorElementType + Clone>(
+    outputs: &SessionOutputs<'_>,
+    name: &str,
+) -> Result<ArrayD<T>> {
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| Error::model(format!("graph has no output {name:?}")))?;
+    Ok(value.try_extract_array::<T>()?.to_owned())
+}
+
+fn dims<T, D: ndarray::Dimension>(a: ArrayD<T>, name: &str) -> Result<ndarray::Array<T, D>> {
+    a.into_dimensionality::<D>()
+        .map_err(|_| Error::model(format!("output {name:?} has an unexpected rank")))
+}
+
+fn input<
+    'a,
+    T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static,
+    D: ndarray::Dimension + 'static,
+>(
+    a: &'a ndarray::Array<T, D>,
+) -> Result<ort::session::SessionInputValue<'a>> {
+    Ok(TensorRef::from_array_view(a.view())?.into())
+}
+
+impl NarModel for OnnxModel {
+    type Memory = Encoded;
+
+    fn special_tokens(&self) -> SpecialTokens {
+        self.special
+    }
+
+    fn encode(&self, sources: &[Vec<i64>]) -> Result<Encoded> {
+        let (ids, mask) = pad(sources, self.special.pad);
+        let hidden = run(
+            &self.encoder,
+            vec![
+                ("input_ids", input(&ids)?),
+                ("attention_mask", input(&mask)?),
+            ],
+            |o| dims::<f32, Ix3>(output(o, "encoder_hidden")?, "encoder_hidden"),
+        )?;
+        Ok(Encoded { hidden, mask })
+    }
+
+    fn predict_lengths(&self, m: &Encoded) -> Result<Vec<LengthScores>> {
+        let lp = run(
+            &self.length_predictor,
+            vec![
+                ("encoder_hidden", input(&m.hidden)?),
+                ("attention_mask", input(&m.mask)?),
+            ],
+            |o| dims::<f32, Ix2>(output(o, "length_logprobs")?, "length_logprobs"),
+        )?;
+        Ok(lp
+            .outer_iter()
+            .zip(m.mask.outer_iter())
+            .map(|(row, mask)| {
+                // Source length without </s>.
+                let src_len = mask.sum() - 1;
+                LengthScores {
+                    first_length: self.length_offset.map_or(0, |off| src_len + off),
+                    logprobs: row.to_vec(),
+                }
+            })
+            .collect())
+    }
+
+    fn refine(
+        &self,
+        m: &Encoded,
+        sentences: &[usize],
+        tokens: &Array2<i64>,
+        mask: &Array2<i64>,
+    ) -> Result<Predictions> {
+        let hidden = m.hidden.select(Axis(0), sentences);
+        let enc_mask = m.mask.select(Axis(0), sentences);
+        let inputs = vec![
+            ("decoder_input_ids", input(tokens)?),
+            ("decoder_attention_mask", input(mask)?),
+            ("encoder_hidden", input(&hidden)?),
+            ("encoder_attention_mask", input(&enc_mask)?),
+        ];
+        run(&self.decoder, inputs, |o| {
+            Ok(Predictions {
+                tokens: dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
+                logprobs: dims::<f32, Ix2>(output(o, "token_logprobs")?, "token_logprobs")?,
+            })
+        })
+    }
+}
+
+impl ArModel for OnnxModel {
+    type State = ArState;
+
+    fn special_tokens(&self) -> SpecialTokens {
+        self.special
+    }
+
+    fn start(&self, sources: &[Vec<i64>]) -> Result<ArState> {
+        let ar = self.ar()?;
+        let (ids, mask) = pad(sources, self.special.pad);
+        let (cross_k, cross_v) = run(
+            &ar.encoder,
+            vec![
+                ("input_ids", input(&ids)?),
+                ("attention_mask", input(&mask)?),
+            ],
+            |o| {
+                Ok((
+                    dims::<f32, Ix5>(output(o, "cross_k")?, "cross_k")?,
+                    dims::<f32, Ix5>(output(o, "cross_v")?, "cross_v")?,
+                ))
+            },
+        )?;
+        let empty = Array5::zeros((
+            ar.shape.layers,
+            sources.len(),
+            ar.shape.heads,
+            0,
+            ar.shape.head_dim,
+        ));
+        Ok(ArState {
+            cross_k,
+            cross_v,
+            past_k: empty.clone(),
+            past_v: empty,
+            mask,
+        })
+    }
+
+    fn step(&self, st: &mut ArState, previous: &[i64]) -> Result<(Vec<i64>, Vec<f32>)> {
+        let ar = self.ar()?;
+        let prev = Array2::from_shape_vec((previous.len(), 1), previous.to_vec())
+            .map_err(|e| Error::runtime(e.to_string()))?;
+        let inputs = vec![
+            ("input_ids", input(&prev)?),
+            ("past_k", input(&st.past_k)?),
+            ("past_v", input(&st.past_v)?),
+            ("cross_k", input(&st.cross_k)?),
+            ("cross_v", input(&st.cross_v)?),
+            ("encoder_attention_mask", input(&st.mask)?),
+        ];
+        let (tokens, logprobs, k, v) = run(&ar.step, inputs, |o| {
+            Ok((
+                dims::<i64, Ix1>(output(o, "token_ids")?, "token_ids")?,
+                dims::<f32, Ix1>(output(o, "token_logprobs")?, "token_logprobs")?,
+                dims::<f32, Ix5>(output(o, "present_k")?, "present_k")?,
+                dims::<f32, Ix5>(output(o, "present_v")?, "present_v")?,
+            ))
+        })?;
+        st.past_k = k;
+        st.past_v = v;
+        Ok((tokens.to_vec(), logprobs.to_vec()))
+    }
+
+    fn retain(&self, st: &mut ArState, rows: &[usize]) -> Result<()> {
+        // `select` on an inner axis may return a non-standard layout; ONNX Runtime needs C order.
+        let keep = |a: &Array5<f32>| a.select(Axis(1), rows).as_standard_layout().into_owned();
+        st.cross_k = keep(&st.cross_k);
+        st.cross_v = keep(&st.cross_v);
+        st.past_k = keep(&st.past_k);
+        st.past_v = keep(&st.past_v);
+        st.mask = st.mask.select(Axis(0), rows);
+        Ok(())
+    }
+}

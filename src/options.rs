@@ -1,0 +1,124 @@
+//! Options of a translator (how to run the graphs) and of one translation call (how to decode).
+
+use crate::decode::{Acceptance, Init};
+
+/// Where the graphs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionProvider {
+    #[default]
+    Cpu,
+    /// NVIDIA GPUs; needs the `cuda` cargo feature and an ONNX Runtime built with CUDA.
+    Cuda,
+    /// Apple Neural Engine / GPU; needs the `coreml` cargo feature (macOS, iOS).
+    CoreMl,
+}
+
+impl ExecutionProvider {
+    pub fn cargo_feature(self) -> &'static str {
+        match self {
+            ExecutionProvider::Cpu => "",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::CoreMl => "coreml",
+        }
+    }
+}
+
+impl std::str::FromStr for ExecutionProvider {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "cpu" => Ok(ExecutionProvider::Cpu),
+            "cuda" => Ok(ExecutionProvider::Cuda),
+            "coreml" => Ok(ExecutionProvider::CoreMl),
+            _ => Err(crate::Error::invalid(format!(
+                "unknown execution provider {s:?} (cpu, cuda, coreml)"
+            ))),
+        }
+    }
+}
+
+/// How a [`crate::Translator`] loads and runs its graphs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslatorOptions {
+    /// Threads inside one graph run; 0 lets ONNX Runtime choose (one per physical core).
+    pub intra_threads: usize,
+    pub execution_provider: ExecutionProvider,
+    /// Run on the CPU when the requested provider cannot be used, instead of failing.
+    pub allow_fallback: bool,
+    /// Let idle ONNX Runtime threads spin: lower latency, but burns CPU (and battery) between calls.
+    pub spinning: bool,
+    /// Check every model file against the manifest's sha256 when loading.
+    pub verify_checksums: bool,
+}
+
+impl Default for TranslatorOptions {
+    fn default() -> Self {
+        TranslatorOptions {
+            intra_threads: 0,
+            execution_provider: ExecutionProvider::Cpu,
+            allow_fallback: false,
+            spinning: false,
+            verify_checksums: true,
+        }
+    }
+}
+
+/// Settings of PaDIR decoding; `None` takes the model manifest's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NarOptions {
+    /// Most refinement passes (a sentence stops earlier once a pass changes nothing).
+    pub iterations: Option<usize>,
+    /// Neighbouring lengths tried around each predicted length (1 = only the prediction).
+    pub length_beam: Option<usize>,
+    /// How many of the most likely predicted lengths are tried.
+    pub top_lengths: Option<usize>,
+    pub init: Option<Init>,
+    pub acceptance: Option<Acceptance>,
+    /// Reject a token equal to its left neighbour (fixes "the the" stutter).
+    pub remask_stutter: Option<bool>,
+    /// Seed of `random` initialisation.
+    pub seed: Option<u64>,
+}
+
+/// Which decoder to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Parallel decoding by iterative refinement (the fast path).
+    Nar(NarOptions),
+    /// Greedy autoregressive decoding with the AR teacher (the baseline).
+    Ar,
+}
+
+/// How one call to [`crate::Translator::translate`] decodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeOptions {
+    pub mode: Mode,
+    /// Most target tokens per sentence; `None` = the manifest's `max_target_len`.
+    pub max_length: Option<usize>,
+    /// Sentences decoded together in one batch (larger = more throughput, more memory).
+    pub batch_size: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            mode: Mode::Nar(NarOptions::default()),
+            max_length: None,
+            batch_size: 32,
+        }
+    }
+}
+
+impl DecodeOptions {
+    /// PaDIR decoding with the manifest's defaults.
+    pub fn nar() -> Self {
+        Self::default()
+    }
+    /// Greedy AR decoding.
+    pub fn ar() -> Self {
+        DecodeOptions {
+            mode: Mode::Ar,
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The public entry point: load a model directory once, translate batches of text.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::Tokenizer;
+
+use crate::decode::{decode_ar, decode_nar, Hypothesis, NarParams};
+use crate::error::{Error, Result};
+use crate::model::{parse_acceptance, parse_init, Manifest, OnnxModel};
+use crate::options::{DecodeOptions, Mode, NarOptions, TranslatorOptions};
+
+/// Upper bounds on decode options: beyond them a request is a mistake, not a setting.
+const MAX_ITERATIONS: usize = 64;
+const MAX_LENGTH_BEAM: usize = 16;
+const MAX_TOP_LENGTHS: usize = 8;
+const MAX_BATCH_SIZE: usize = 4096;
+
+/// One translated text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    pub text: String,
+    /// Target token ids (without `</s>`).
+    pub ids: Vec<u32>,
+    /// Mean log-probability of the output tokens (higher is more confident).
+    pub score: f32,
+    /// Target length chosen (NAR) or produced (AR), in tokens.
+    pub length: usize,
+    /// Decoder passes run for this text (NAR: refinement iterations; AR: steps).
+    pub iterations: usize,
+}
+
+/// A loaded model: tokenizer, graphs and manifest. Cheap to share: wrap it in an `Arc` and call
+/// [`Translator::translate`] from as many threads as you like.
+///
+/// Concurrency: each graph has one ONNX Runtime session behind a lock (`ort` runs take
+/// `&mut Session`). Concurrent calls overlap at graph granularity (one thread encodes while
+/// another refines) and the weights are in memory once. A pool of sessions per graph would let
+/// calls run the same graph at the same time, but multiplies memory by the pool size while the
+/// calls compete for the same cores that ONNX Runtime's intra-op threads already use; on the
+/// laptops and phones padir targets, larger batches are the better way to more throughput.
+pub struct Translator {
+    dir: PathBuf,
+    manifest: Manifest,
+    tokenizer: Tokenizer,
+    model: OnnxModel,
+}
+
+impl Translator {
+    /// Load the model in `dir` (a folder with `model.json`, its graphs and tokenizer).
+    ///
+    /// ```no_run
+    /// use padir::{DecodeOptions, Translator, TranslatorOptions};
+    /// let t = Translator::load("onnx/en-fr", &TranslatorOptions::default())?;
+    /// let out = t.translate(&["Save the file before closing."], &DecodeOptions::nar())?;
+    /// println!("{}", out[0].text);
+    /// # Ok::<(), padir::Error>(())
+    /// ```
+    pub fn load(dir: impl AsRef<Path>, options: &TranslatorOptions) -> Result<Translator> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(Error::model(format!(
+                "model directory {} does not exist",
+                dir.display()
+            )));
+        }
+        let manifest = Manifest::load(dir)?;
+        if options.verify_checksums {
+            manifest.verify_files(dir)?;
+        }
+        let tok_path = dir.join(&manifest.tokenizer.file);
+        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| {
+            Error::model(format!("cannot load tokenizer {}: {e}", tok_path.display()))
+        })?;
+        let vocab = tokenizer.get_vocab_size(true) as i64;
+        if vocab != manifest.vocab_size {
+            return Err(Error::model(format!(
+                "tokenizer has {vocab} pieces but the manifest says vocab_size {}",
+                manifest.vocab_size
+            )));
+        }
+        let model = OnnxModel::load(dir, &manifest, options)?;
+        Ok(Translator {
+            dir: dir.to_path_buf(),
+            manifest,
+            tokenizer,
+            model,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn model_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the model ships the AR teacher graphs (`Mode::Ar`).
+    pub fn has_ar(&self) -> bool {
+        self.model.has_ar()
+    }
+
+    /// Translate `texts`, in order. Empty (or all-whitespace) texts give empty translations.
+    pub fn translate<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &DecodeOptions,
+    ) -> Result<Vec<Translation>> {
+        let max_length = self.max_length(options)?;
+        let nar = match &options.mode {
+            Mode::Nar(o) => Some(self.nar_params(o, max_length)?),
+            Mode::Ar if !self.model.has_ar() => {
+                return Err(Error::invalid(format!(
+                    "model {} ships no AR decoder",
+                    self.manifest.name
+                )))
+            }
+            Mode::Ar => None,
+        };
+        if options.batch_size == 0 || options.batch_size > MAX_BATCH_SIZE {
+            return Err(Error::invalid(format!(
+                "batch size must be in 1..={MAX_BATCH_SIZE}"
+            )));
+        }
+        let sources = self.encode(texts)?;
+        let work: Vec<usize> = (0..texts.len())
+            .filter(|&i| !sources[i].is_empty())
+            .collect();
+        let mut out = vec![
+            Translation {
+                text: String::new(),
+                ids: Vec::new(),
+                score: 0.0,
+                length: 0,
+                iterations: 0
+            };
+            texts.len()
+        ];
+        for chunk in work.chunks(options.batch_size) {
+            let batch: Vec<Vec<i64>> = chunk.iter().map(|&i| sources[i].clone()).collect();
+            let hyps = match &nar {
+                Some(p) => decode_nar(&self.model, &batch, p)?,
+                None => decode_ar(&self.model, &batch, max_length)?,
+            };
+            for (&i, h) in chunk.iter().zip(hyps) {
+                out[i] = self.finish(h)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Token ids of each text (ending in `</s>`); empty for an empty text.
+    fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<i64>>> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let t = t.as_ref();
+                if t.trim().is_empty() {
+                    return Ok(Vec::new());
+                }
+                let enc = self
+                    .tokenizer
+                    .encode(t, true)
+                    .map_err(|e| Error::invalid(format!("cannot tokenize input {i}: {e}")))?;
+                let ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
+                if ids.len() > self.manifest.max_source_len {
+                    return Err(Error::invalid(format!(
+                        "input {i} has {} tokens; this model reads at most {} (split long texts into sentences)",
+                        ids.len(),
+                        self.manifest.max_source_len
+                    )));
+                }
+                Ok(ids)
+            })
+            .collect()
+    }
+
+    fn finish(&self, h: Hypothesis) -> Result<Translation> {
+        let ids: Vec<u32> = h.tokens.iter().map(|&t| t as u32).collect();
+        let text = self
+            .tokenizer
+            .decode(&ids, true)
+            .map_err(|e| Error::runtime(format!("cannot detokenize: {e}")))?;
+        Ok(Translation {
+            text,
+            ids,
+            score: h.score,
+            length: h.length,
+            iterations: h.iterations,
+        })
+    }
+
+    fn max_length(&self, options: &DecodeOptions) -> Result<usize> {
+        let limit = self.manifest.max_target_len;
+        match options.max_length {
+            None => Ok(limit),
+            Some(n) if (1..=limit).contains(&n) => Ok(n),
+            Some(n) => Err(Error::invalid(format!(
+                "max length {n} is outside 1..={limit}"
+            ))),
+        }
+    }
+
+    /// NAR settings with the manifest's defaults filled in, checked.
+    pub fn nar_params(&self, o: &NarOptions, max_length: usize) -> Result<NarParams> {
+        let d = &self.manifest.decode;
+        let p = NarParams {
+            iterations: o.iterations.unwrap_or(d.iterations),
+            length_beam: o.length_beam.unwrap_or(d.length_beam),
+            top_lengths: o.top_lengths.unwrap_or(d.top_lengths),
+            init: match o.init {
+                Some(i) => i,
+                None => parse_init(&d.init)?,
+            },
+            acceptance: match o.acceptance {
+                Some(a) => a,
+                None => parse_acceptance(&d.acceptance)?,
+            },
+            remask_stutter: o.remask_stutter.unwrap_or(d.remask_stutter),
+            seed: o.seed.unwrap_or(d.seed),
+            max_length,
+        };
+        check_range("iterations", p.iterations, MAX_ITERATIONS)?;
+        check_range("length beam", p.length_beam, MAX_LENGTH_BEAM)?;
+        check_range("top lengths", p.top_lengths, MAX_TOP_LENGTHS)?;
+        Ok(p)
+    }
+}
+
+fn check_range(what: &str, v: usize, max: usize) -> Result<()> {
+    if (1..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{what} must be in 1..={max}, got {v}"
+        )))
+    }
+}

@@ -1,0 +1,105 @@
+//! The `padir` binary: line in, line out; JSON details; one clear error line.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn padir(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_padir"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn translates_line_by_line_keeping_empty_lines() {
+    for mode in ["nar", "ar"] {
+        let out = padir(
+            &["translate", "--model", common::TINY, "--mode", mode],
+            "Open the file\n\nClose all windows\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text:?}");
+        assert_eq!(lines[1], "");
+        assert!(!lines[0].is_empty() && !lines[2].is_empty());
+    }
+}
+
+#[test]
+fn json_output_has_the_details() {
+    let out = padir(
+        &[
+            "translate",
+            "--model",
+            common::TINY,
+            "--json",
+            "--iterations",
+            "2",
+        ],
+        "Open the file\n",
+    );
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["text", "ids", "score", "length", "iterations"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert!(v["iterations"].as_u64().unwrap() <= 2);
+}
+
+#[test]
+fn errors_are_one_clear_line_and_nonzero() {
+    let out = padir(&["translate", "--model", common::TINY, "--bogus"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--bogus\""));
+
+    let out = padir(&["translate", "--model", "/nonexistent"], "hello\n");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("padir: model error:") && err.contains("/nonexistent"),
+        "{err}"
+    );
+
+    let out = padir(
+        &["translate", "--model", common::TINY, "--mode", "sideways"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_utf8_input_is_reported_with_its_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_padir"))
+        .args(["translate", "--model", common::TINY])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"fine\n\xff\xfe bad\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 is not valid UTF-8"));
+}

@@ -1,0 +1,158 @@
+//! Bad models and bad requests give clear errors, never panics.
+
+mod common;
+
+use common::TempDir;
+use padir::{DecodeOptions, Error, Mode, NarOptions, Translator, TranslatorOptions};
+
+fn load(dir: &std::path::Path, verify: bool) -> Result<Translator, Error> {
+    Translator::load(
+        dir,
+        &TranslatorOptions {
+            verify_checksums: verify,
+            ..Default::default()
+        },
+    )
+}
+
+fn expect_model_error(r: Result<Translator, Error>, needle: &str) {
+    match r {
+        Err(Error::Model(m)) => assert!(
+            m.contains(needle),
+            "message {m:?} should mention {needle:?}"
+        ),
+        Err(e) => panic!("expected a model error mentioning {needle:?}, got {e}"),
+        Ok(_) => panic!("expected a model error mentioning {needle:?}, got a translator"),
+    }
+}
+
+#[test]
+fn missing_model_directory() {
+    expect_model_error(
+        load(std::path::Path::new("/nonexistent/padir-model"), true),
+        "does not exist",
+    );
+}
+
+#[test]
+fn missing_manifest() {
+    let t = TempDir::new("empty");
+    expect_model_error(load(t.path(), true), "model.json");
+}
+
+#[test]
+fn manifest_that_is_not_json() {
+    let t = TempDir::with_tiny_copy("badjson");
+    std::fs::write(t.path().join("model.json"), "{ not json").unwrap();
+    expect_model_error(load(t.path(), true), "bad manifest");
+}
+
+#[test]
+fn manifest_with_unknown_field_or_version() {
+    let t = TempDir::with_tiny_copy("badfield");
+    let text = std::fs::read_to_string(t.path().join("model.json")).unwrap();
+    std::fs::write(
+        t.path().join("model.json"),
+        text.replacen('{', "{\"surprise\": 1,", 1),
+    )
+    .unwrap();
+    expect_model_error(load(t.path(), true), "surprise");
+    std::fs::write(
+        t.path().join("model.json"),
+        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
+    expect_model_error(load(t.path(), true), "format_version 99");
+}
+
+#[test]
+fn corrupt_graph_file_fails_checksum() {
+    let t = TempDir::with_tiny_copy("corrupt");
+    std::fs::write(t.path().join("decoder.onnx"), b"definitely not a protobuf").unwrap();
+    expect_model_error(load(t.path(), true), "corrupt");
+}
+
+#[test]
+fn corrupt_graph_file_fails_loading_without_checksums() {
+    let t = TempDir::with_tiny_copy("corrupt2");
+    std::fs::write(t.path().join("decoder.onnx"), b"definitely not a protobuf").unwrap();
+    expect_model_error(load(t.path(), false), "decoder.onnx");
+}
+
+#[test]
+fn missing_graph_file() {
+    let t = TempDir::with_tiny_copy("missing");
+    std::fs::remove_file(t.path().join("encoder.onnx")).unwrap();
+    expect_model_error(load(t.path(), false), "encoder.onnx");
+}
+
+#[test]
+fn bad_decode_options_and_inputs() {
+    let t = load(std::path::Path::new(common::TINY), true).unwrap();
+    let nar = |o: NarOptions| DecodeOptions {
+        mode: Mode::Nar(o),
+        ..DecodeOptions::default()
+    };
+    let invalid = |r: padir::Result<Vec<padir::Translation>>, needle: &str| match r {
+        Err(Error::InvalidArgument(m)) => {
+            assert!(m.contains(needle), "{m:?} should mention {needle:?}")
+        }
+        other => panic!("expected an invalid-argument error about {needle:?}, got {other:?}"),
+    };
+    invalid(
+        t.translate(
+            &["hi"],
+            &nar(NarOptions {
+                iterations: Some(0),
+                ..Default::default()
+            }),
+        ),
+        "iterations",
+    );
+    invalid(
+        t.translate(
+            &["hi"],
+            &nar(NarOptions {
+                length_beam: Some(1000),
+                ..Default::default()
+            }),
+        ),
+        "length beam",
+    );
+    invalid(
+        t.translate(
+            &["hi"],
+            &DecodeOptions {
+                max_length: Some(0),
+                ..DecodeOptions::default()
+            },
+        ),
+        "max length",
+    );
+    invalid(
+        t.translate(
+            &["hi"],
+            &DecodeOptions {
+                batch_size: 0,
+                ..DecodeOptions::default()
+            },
+        ),
+        "batch size",
+    );
+    let huge = "word ".repeat(5000);
+    invalid(
+        t.translate(&["fine", huge.as_str()], &DecodeOptions::nar()),
+        "input 1 has",
+    );
+    // Empty and blank inputs give empty outputs, and nothing else is lost.
+    let out = t
+        .translate(&["", "   ", "Open the file"], &DecodeOptions::nar())
+        .unwrap();
+    assert_eq!(out[0].text, "");
+    assert_eq!(out[1].text, "");
+    assert!(!out[2].text.is_empty());
+    assert!(t
+        .translate::<&str>(&[], &DecodeOptions::nar())
+        .unwrap()
+        .is_empty());
+}

@@ -1,0 +1,191 @@
+//! The Rust runtime must reproduce the Python reference decoder's outputs on `onnx/tiny`
+//! token for token (`onnx/tiny/golden.json`, written by `export/padir_export/golden.py`).
+
+mod common;
+
+use padir::{Acceptance, DecodeOptions, Init, Mode, NarOptions, Translator, TranslatorOptions};
+use serde_json::Value;
+
+fn nar_options(o: &Value) -> NarOptions {
+    let usize_of = |k: &str| o.get(k).and_then(Value::as_u64).map(|v| v as usize);
+    NarOptions {
+        iterations: usize_of("iterations"),
+        length_beam: usize_of("length_beam"),
+        top_lengths: usize_of("top_lengths"),
+        init: o.get("init").and_then(Value::as_str).map(|s| match s {
+            "mask" => Init::Mask,
+            "random" => Init::Random,
+            _ => panic!("unknown init {s}"),
+        }),
+        acceptance: o
+            .get("acceptance")
+            .and_then(Value::as_str)
+            .map(|s| match s {
+                "refine_all" => Acceptance::RefineAll,
+                "mask_predict" => Acceptance::MaskPredict,
+                _ => panic!("unknown acceptance {s}"),
+            }),
+        remask_stutter: o.get("remask_stutter").and_then(Value::as_bool),
+        seed: o.get("seed").and_then(Value::as_u64),
+    }
+}
+
+#[test]
+fn rust_matches_python_reference_on_tiny() {
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/golden.json", common::TINY)).unwrap(),
+    )
+    .unwrap();
+    let sources: Vec<String> = golden["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let batch_size = golden["batch_size"].as_u64().unwrap() as usize;
+    let opts = TranslatorOptions {
+        intra_threads: 1,
+        ..Default::default()
+    };
+    let t = Translator::load(common::TINY, &opts).unwrap();
+    let settings = golden["settings"].as_object().unwrap();
+    assert!(
+        settings.contains_key("ar") && settings.len() >= 5,
+        "goldens cover NAR settings and AR"
+    );
+    let mut nonempty = 0;
+    for (name, setting) in settings {
+        let mode = match setting["mode"].as_str().unwrap() {
+            "ar" => Mode::Ar,
+            _ => Mode::Nar(nar_options(&setting["options"])),
+        };
+        let got = t
+            .translate(
+                &sources,
+                &DecodeOptions {
+                    mode,
+                    max_length: None,
+                    batch_size,
+                },
+            )
+            .unwrap();
+        let want = setting["outputs"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let ids: Vec<u32> = w["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(
+                g.ids, ids,
+                "{name}, sentence {i} ({:?}): token ids differ",
+                sources[i]
+            );
+            assert_eq!(
+                g.text,
+                w["text"].as_str().unwrap(),
+                "{name}, sentence {i}: text differs"
+            );
+            assert_eq!(
+                g.length as u64,
+                w["length"].as_u64().unwrap(),
+                "{name}, sentence {i}: length"
+            );
+            assert_eq!(
+                g.iterations as u64,
+                w["iterations"].as_u64().unwrap(),
+                "{name}, sentence {i}: iterations"
+            );
+            let ws = w["score"].as_f64().unwrap();
+            assert!(
+                (g.score as f64 - ws).abs() < 1e-4,
+                "{name}, sentence {i}: score {} vs {ws}",
+                g.score
+            );
+            nonempty += usize::from(!g.text.is_empty());
+        }
+    }
+    assert!(
+        nonempty > 50,
+        "the tiny model must produce non-trivial output"
+    );
+}
+
+#[test]
+fn results_do_not_depend_on_batch_size_or_threads() {
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/golden.json", common::TINY)).unwrap(),
+    )
+    .unwrap();
+    let sources: Vec<String> = golden["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let t = Translator::load(
+        common::TINY,
+        &TranslatorOptions {
+            intra_threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let one = t
+        .translate(
+            &sources,
+            &DecodeOptions {
+                batch_size: 1,
+                ..DecodeOptions::nar()
+            },
+        )
+        .unwrap();
+    let all = t
+        .translate(
+            &sources,
+            &DecodeOptions {
+                batch_size: 64,
+                ..DecodeOptions::nar()
+            },
+        )
+        .unwrap();
+    let texts = |v: &[padir::Translation]| v.iter().map(|t| t.ids.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&one), texts(&all));
+}
+
+#[test]
+fn one_translator_serves_several_threads() {
+    let t =
+        std::sync::Arc::new(Translator::load(common::TINY, &TranslatorOptions::default()).unwrap());
+    let want = t
+        .translate(
+            &["Open the file", "Close all windows"],
+            &DecodeOptions::nar(),
+        )
+        .unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|k| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let mode = if k % 2 == 0 {
+                    DecodeOptions::nar()
+                } else {
+                    DecodeOptions::ar()
+                };
+                (
+                    k,
+                    t.translate(&["Open the file", "Close all windows"], &mode)
+                        .unwrap(),
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        let (k, got) = h.join().unwrap();
+        if k % 2 == 0 {
+            assert_eq!(got, want);
+        }
+    }
+}
