@@ -19,6 +19,7 @@
 //! # Ok::<(), padir::Error>(())
 //! ```
 
+pub mod capi;
 pub mod decode;
 mod error;
 pub mod model;

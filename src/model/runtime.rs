@@ -128,11 +128,7 @@ fn execution_provider(
         #[allow(unreachable_patterns)]
         _ if options.allow_fallback => None,
         #[allow(unreachable_patterns)]
-        other => return Err(Error::invalid(format!(
-            "execution provider {other:?} is not compiled in: rebuild padir with `--features {}`, \
-                 or allow fallback to the CPU",
-            other.cargo_feature()
-        ))),
+        other => return Err(not_compiled_in(other)),
     };
     Ok(dispatch.map(|d| {
         if options.allow_fallback {
@@ -141,4 +137,11 @@ fn execution_provider(
             d.error_on_failure()
         }
     }))
+}
+
+fn not_compiled_in(provider: ExecutionProvider) -> Error {
+    Error::invalid(format!(
+        "execution provider {provider:?} is not compiled in: rebuild padir with `--features {}`, or allow fallback to the CPU",
+        provider.cargo_feature()
+    ))
 }
