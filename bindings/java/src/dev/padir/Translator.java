@@ -1,0 +1,97 @@
+package dev.padir;
+
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * A loaded padir model (the Android/JVM path onto the C ABI). Thread-safe: {@link #translate}
+ * may run on several threads at once; {@link #close} waits for calls in flight.
+ *
+ * <pre>{@code
+ * try (Translator t = new Translator("onnx/en-fr")) {
+ *     for (Translation tr : t.translate(new String[] {"Save the file"}, Translator.Mode.NAR, 0))
+ *         System.out.println(tr.text);
+ * }
+ * }</pre>
+ *
+ * The native library {@code padir_jni} is loaded from {@code java.library.path}.
+ */
+public final class Translator implements AutoCloseable {
+    static {
+        System.loadLibrary("padir_jni");
+    }
+
+    /** PaDIR parallel refinement, or the greedy autoregressive baseline. */
+    public enum Mode { NAR, AR }
+
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private long handle;
+
+    /** Load the model in {@code modelDir} with the default options (CPU, automatic threads). */
+    public Translator(String modelDir) throws PadirException {
+        this(modelDir, 0);
+    }
+
+    /** Load the model in {@code modelDir}; {@code threads} = 0 lets ONNX Runtime choose. */
+    public Translator(String modelDir, int threads) throws PadirException {
+        if (modelDir == null) throw new PadirException(PadirException.INVALID_ARGUMENT, "modelDir is null");
+        handle = nativeNew(modelDir.getBytes(StandardCharsets.UTF_8), threads);
+    }
+
+    /**
+     * Translate {@code texts} in order. {@code iterations} = 0 takes the model's default.
+     * Empty texts give empty translations.
+     */
+    public Translation[] translate(String[] texts, Mode mode, int iterations) throws PadirException {
+        if (texts == null) throw new PadirException(PadirException.INVALID_ARGUMENT, "texts is null");
+        byte[][] utf8 = new byte[texts.length][];
+        for (int i = 0; i < texts.length; i++) {
+            if (texts[i] == null)
+                throw new PadirException(PadirException.INVALID_ARGUMENT, "text " + i + " is null");
+            if (texts[i].indexOf('\0') >= 0)
+                throw new PadirException(PadirException.INVALID_ARGUMENT, "text " + i + " contains a NUL character");
+            utf8[i] = texts[i].getBytes(StandardCharsets.UTF_8);
+        }
+        lock.readLock().lock();
+        try {
+            if (handle == 0) throw new PadirException(PadirException.INVALID_ARGUMENT, "the translator is closed");
+            Object[] r = nativeTranslate(handle, utf8, mode == Mode.AR ? 1 : 0, iterations);
+            byte[][] outTexts = (byte[][]) r[0];
+            float[] scores = (float[]) r[1];
+            int[] iters = (int[]) r[2];
+            Translation[] out = new Translation[outTexts.length];
+            for (int i = 0; i < out.length; i++)
+                out[i] = new Translation(new String(outTexts[i], StandardCharsets.UTF_8), scores[i], iters[i]);
+            return out;
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** padir's version. */
+    public static String version() {
+        return new String(nativeVersion(), StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public void close() {
+        lock.writeLock().lock();
+        try {
+            if (handle != 0) {
+                nativeFree(handle);
+                handle = 0;
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    private static native long nativeNew(byte[] modelDir, int threads) throws PadirException;
+
+    private static native Object[] nativeTranslate(long handle, byte[][] texts, int mode, int iterations)
+            throws PadirException;
+
+    private static native void nativeFree(long handle);
+
+    private static native byte[] nativeVersion();
+}

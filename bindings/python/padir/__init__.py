@@ -1,0 +1,289 @@
+"""Python binding of padir's C ABI (ctypes; no compiled extension).
+
+    from padir import Translator
+    with Translator("onnx/tiny") as t:
+        for tr in t.translate(["Save the file", "Close all windows"]):
+            print(tr.text, tr.score, tr.iterations)
+
+The shared library is found through $PADIR_LIB, else in the repository's target/release (or
+target/debug), else on the system library path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ModelError",
+    "PadirError",
+    "PadirRuntimeError",
+    "Translation",
+    "Translator",
+    "version",
+]
+
+_OK, _INVALID, _MODEL, _RUNTIME, _INTERNAL = range(5)
+
+
+class PadirError(Exception):
+    """A padir call failed; `status` is the C ABI's padir_status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidArgumentError(PadirError, ValueError):
+    pass
+
+
+class ModelError(PadirError):
+    pass
+
+
+class PadirRuntimeError(PadirError, RuntimeError):
+    pass
+
+
+_ERRORS = {
+    _INVALID: InvalidArgumentError,
+    _MODEL: ModelError,
+    _RUNTIME: PadirRuntimeError,
+}
+
+
+class _Options(ctypes.Structure):
+    _fields_ = [
+        (n, ctypes.c_int32)
+        for n in (
+            "intra_threads",
+            "execution_provider",
+            "allow_fallback",
+            "spinning",
+            "skip_checksums",
+        )
+    ]
+
+
+class _DecodeOptions(ctypes.Structure):
+    _fields_ = [
+        (n, ctypes.c_int32)
+        for n in (
+            "mode",
+            "iterations",
+            "length_beam",
+            "max_length",
+            "batch_size",
+            "top_lengths",
+            "init",
+            "acceptance",
+            "remask_stutter",
+        )
+    ]
+
+
+def _library_path() -> str:
+    if os.environ.get("PADIR_LIB"):
+        return os.environ["PADIR_LIB"]
+    name = {"darwin": "libpadir.dylib", "win32": "padir.dll"}.get(sys.platform, "libpadir.so")
+    repo = Path(__file__).resolve().parents[3]
+    for profile in ("release", "debug"):
+        candidate = repo / "target" / profile / name
+        if candidate.exists():
+            return str(candidate)
+    found = ctypes.util.find_library("padir")
+    if found:
+        return found
+    raise OSError("libpadir not found: build it with `cargo build --release` or set PADIR_LIB")
+
+
+def _load() -> ctypes.CDLL:
+    lib = ctypes.CDLL(_library_path())
+    vp, cp = ctypes.c_void_p, ctypes.c_char_p
+    sigs = {
+        "padir_default_options": ([], _Options),
+        "padir_default_decode_options": ([], _DecodeOptions),
+        "padir_translator_new": (
+            [cp, ctypes.POINTER(_Options), ctypes.POINTER(vp)],
+            ctypes.c_int,
+        ),
+        "padir_translate": (
+            [
+                vp,
+                ctypes.POINTER(cp),
+                ctypes.c_size_t,
+                ctypes.POINTER(_DecodeOptions),
+                ctypes.POINTER(vp),
+            ],
+            ctypes.c_int,
+        ),
+        "padir_result_len": ([vp], ctypes.c_size_t),
+        "padir_result_text": ([vp, ctypes.c_size_t], cp),
+        "padir_result_score": ([vp, ctypes.c_size_t], ctypes.c_float),
+        "padir_result_iterations": ([vp, ctypes.c_size_t], ctypes.c_int32),
+        "padir_result_length": ([vp, ctypes.c_size_t], ctypes.c_int32),
+        "padir_result_free": ([vp], None),
+        "padir_translator_free": ([vp], None),
+        "padir_last_error": ([], cp),
+        "padir_version": ([], cp),
+    }
+    for name, (args, res) in sigs.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, res
+    return lib
+
+
+_lib = _load()
+
+
+def _check(status: int) -> None:
+    if status != _OK:
+        message = (_lib.padir_last_error() or b"").decode("utf-8", "replace")
+        raise _ERRORS.get(status, PadirError)(status, message)
+
+
+def version() -> str:
+    return _lib.padir_version().decode()
+
+
+def _utf8(text: str, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be str, not {type(text).__name__}")
+    if "\0" in text:
+        raise InvalidArgumentError(_INVALID, f"{what} contains a NUL character")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(_INVALID, f"{what} is not encodable as UTF-8: {e}") from None
+
+
+@dataclass(frozen=True)
+class Translation:
+    text: str
+    score: float
+    iterations: int
+    length: int
+
+
+_PROVIDERS = {"cpu": 0, "cuda": 1, "coreml": 2}
+_MODES = {"nar": 0, "ar": 1}
+
+
+class Translator:
+    """A loaded model. Thread-safe: `translate` may be called from several threads at once."""
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        *,
+        threads: int = 0,
+        provider: str = "cpu",
+        allow_fallback: bool = False,
+        spinning: bool = False,
+    ):
+        if provider not in _PROVIDERS:
+            raise InvalidArgumentError(
+                _INVALID, f"unknown provider {provider!r} ({', '.join(_PROVIDERS)})"
+            )
+        opts = _lib.padir_default_options()
+        opts.intra_threads = threads
+        opts.execution_provider = _PROVIDERS[provider]
+        opts.allow_fallback = int(allow_fallback)
+        opts.spinning = int(spinning)
+        handle = ctypes.c_void_p()
+        _check(
+            _lib.padir_translator_new(
+                _utf8(os.fspath(model_dir), "model_dir"),
+                ctypes.byref(opts),
+                ctypes.byref(handle),
+            )
+        )
+        self._handle = handle
+        self._lock = threading.Lock()  # guards closing against calls in flight
+        self._calls = 0
+        self._idle = threading.Condition(self._lock)
+
+    def translate(
+        self,
+        texts: list[str],
+        *,
+        mode: str = "nar",
+        iterations: int | None = None,
+        length_beam: int | None = None,
+        max_length: int | None = None,
+        batch_size: int | None = None,
+    ) -> list[Translation]:
+        if isinstance(texts, str):
+            raise TypeError("translate takes a list of str, not a str")
+        if mode not in _MODES:
+            raise InvalidArgumentError(_INVALID, f"unknown mode {mode!r} (nar, ar)")
+        encoded = [_utf8(t, f"text {i}") for i, t in enumerate(texts)]
+        d = _lib.padir_default_decode_options()
+        d.mode = _MODES[mode]
+        for field, value in (
+            ("iterations", iterations),
+            ("length_beam", length_beam),
+            ("max_length", max_length),
+            ("batch_size", batch_size),
+        ):
+            if value is not None:
+                if value <= 0:
+                    raise InvalidArgumentError(_INVALID, f"{field} must be positive, got {value}")
+                setattr(d, field, value)
+        arr = (ctypes.c_char_p * len(encoded))(*encoded)
+        result = ctypes.c_void_p()
+        with self._lock:
+            if not self._handle:
+                raise InvalidArgumentError(_INVALID, "the translator is closed")
+            self._calls += 1
+        try:
+            _check(
+                _lib.padir_translate(
+                    self._handle,
+                    arr,
+                    len(encoded),
+                    ctypes.byref(d),
+                    ctypes.byref(result),
+                )
+            )
+        finally:
+            with self._lock:
+                self._calls -= 1
+                self._idle.notify_all()
+        try:
+            return [
+                Translation(
+                    text=_lib.padir_result_text(result, i).decode("utf-8"),
+                    score=_lib.padir_result_score(result, i),
+                    iterations=_lib.padir_result_iterations(result, i),
+                    length=_lib.padir_result_length(result, i),
+                )
+                for i in range(_lib.padir_result_len(result))
+            ]
+        finally:
+            _lib.padir_result_free(result)
+
+    def close(self) -> None:
+        """Release the model (waits for calls in flight). Further calls raise."""
+        with self._lock:
+            while self._calls:
+                self._idle.wait()
+            if self._handle:
+                _lib.padir_translator_free(self._handle)
+                self._handle = ctypes.c_void_p()
+
+    def __enter__(self) -> Translator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_handle", None):
+            _lib.padir_translator_free(self._handle)

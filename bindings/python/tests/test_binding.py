@@ -1,0 +1,81 @@
+"""The Python binding over the C ABI: translations, errors, threads."""
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+import padir
+from padir import InvalidArgumentError, ModelError, Translator
+
+TINY = Path(__file__).resolve().parents[3] / "onnx" / "tiny"
+
+
+@pytest.fixture(scope="module")
+def translator():
+    with Translator(TINY, threads=1) as t:
+        yield t
+
+
+def test_matches_the_goldens(translator):
+    golden = json.loads((TINY / "golden.json").read_text(encoding="utf-8"))
+    want = [o["text"] for o in golden["settings"]["nar_default"]["outputs"]]
+    got = translator.translate(golden["sources"], batch_size=golden["batch_size"])
+    assert [t.text for t in got] == want
+    want_ar = [o["text"] for o in golden["settings"]["ar"]["outputs"]]
+    got_ar = translator.translate(golden["sources"], mode="ar", batch_size=golden["batch_size"])
+    assert [t.text for t in got_ar] == want_ar
+
+
+def test_details_and_empty_text(translator):
+    out = translator.translate(["Open the file", ""], iterations=2)
+    assert out[0].text and 1 <= out[0].iterations <= 2 and out[0].score < 0 and out[0].length > 0
+    assert out[1] == padir.Translation("", 0.0, 0, 0)
+    assert translator.translate([]) == []
+
+
+def test_errors_raise_with_the_message(translator):
+    with pytest.raises(ModelError, match="does not exist"):
+        Translator("/nonexistent/model")
+    with pytest.raises(InvalidArgumentError, match="unknown mode"):
+        translator.translate(["x"], mode="sideways")
+    with pytest.raises(ValueError, match="must be positive"):
+        translator.translate(["x"], iterations=0)
+    with pytest.raises(InvalidArgumentError, match="at most"):
+        translator.translate(["word " * 5000])
+    with pytest.raises(InvalidArgumentError, match="NUL"):
+        translator.translate(["a\0b"])
+    with pytest.raises(InvalidArgumentError, match="UTF-8"):
+        translator.translate(["\udc80"])
+    with pytest.raises(TypeError):
+        translator.translate("not a list")
+    with pytest.raises(TypeError):
+        translator.translate([3])
+
+
+def test_threads_share_one_translator(translator):
+    want = translator.translate(["Close all windows"])
+    results = []
+
+    def work():
+        results.append(translator.translate(["Close all windows"]))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert results == [want] * 4
+
+
+def test_closed_translator_raises():
+    t = Translator(TINY)
+    t.close()
+    t.close()
+    with pytest.raises(InvalidArgumentError, match="closed"):
+        t.translate(["x"])
+
+
+def test_version():
+    assert padir.version().count(".") == 2
