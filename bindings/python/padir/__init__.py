@@ -278,7 +278,7 @@ class Translator:
                 _lib.padir_translator_free(self._handle)
                 self._handle = ctypes.c_void_p()
 
-    def __enter__(self) -> Translator:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
