@@ -19,9 +19,11 @@
 //! # Ok::<(), padir::Error>(())
 //! ```
 
+pub mod bench;
 pub mod capi;
 pub mod decode;
 mod error;
+pub mod metrics;
 pub mod model;
 mod options;
 mod translator;

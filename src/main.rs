@@ -9,6 +9,8 @@ use padir::{
 
 const USAGE: &str = "\
 usage: padir translate --model DIR [options]   translate lines from stdin (or --input FILE)
+       padir bench --model DIR --input FILE.tsv [--threads N] [--batch-size B] [--limit N] [--json]
+                                              AR vs PaDIR speed and quality on source[TAB reference] lines
        padir --version
 
 translate options:
@@ -174,10 +176,88 @@ fn translate(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// `padir bench`: AR greedy and PaDIR at 1/2/4/8 iterations, length beam 1 and 3.
+fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
+    let (mut model, mut input, mut json) = (None, None, false);
+    let (mut threads, mut batch_size, mut limit) = (0usize, 32usize, usize::MAX);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--model" => model = Some(value::<String>(&flag, it.next())?),
+            "--input" => input = Some(value::<String>(&flag, it.next())?),
+            "--threads" => threads = value(&flag, it.next())?,
+            "--batch-size" => batch_size = value(&flag, it.next())?,
+            "--limit" => limit = value(&flag, it.next())?,
+            "--json" => json = true,
+            other => return Err(Error::InvalidArgument(format!("unknown option {other:?}"))),
+        }
+    }
+    let model = model.ok_or_else(|| Error::InvalidArgument("--model DIR is required".into()))?;
+    let input =
+        input.ok_or_else(|| Error::InvalidArgument("--input FILE.tsv is required".into()))?;
+    let lines: Vec<String> = read_lines(&Some(input))?
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .take(limit)
+        .collect();
+    if lines.is_empty() {
+        return Err(Error::InvalidArgument("the input has no sentences".into()));
+    }
+    let options = TranslatorOptions {
+        intra_threads: threads,
+        ..Default::default()
+    };
+    let start = std::time::Instant::now();
+    let translator = Translator::load(&model, &options)?;
+    let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+    // Sentences beyond the model's source length are left out (and counted), not truncated.
+    let max = translator.manifest().max_source_len;
+    let mut kept = Vec::new();
+    for line in &lines {
+        if translator.source_tokens(line.split('\t').next().unwrap_or(""))? <= max {
+            kept.push(line);
+        }
+    }
+    if kept.len() < lines.len() {
+        eprintln!(
+            "padir bench: left out {} of {} sentences longer than {max} tokens",
+            lines.len() - kept.len(),
+            lines.len()
+        );
+    }
+    let sources: Vec<String> = kept
+        .iter()
+        .map(|l| l.split('\t').next().unwrap_or("").to_string())
+        .collect();
+    let references: Option<Vec<String>> = kept
+        .iter()
+        .map(|l| l.split('\t').nth(1).map(str::to_string))
+        .collect();
+    let configs = padir::bench::default_configs(translator.has_ar());
+    let report = padir::bench::run(
+        &translator,
+        load_ms,
+        threads,
+        &sources,
+        references.as_deref(),
+        batch_size,
+        &configs,
+    )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::Runtime(e.to_string()))?
+        );
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let result = match args.next().as_deref() {
         Some("translate") => parse_args(args).and_then(translate),
+        Some("bench") => bench(args),
         Some("--version") | Some("-V") => {
             println!("padir {}", padir::VERSION);
             Ok(())

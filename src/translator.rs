@@ -149,6 +149,15 @@ impl Translator {
         Ok(out)
     }
 
+    /// Source tokens of `text` (with `</s>`), to compare with the manifest's `max_source_len`.
+    pub fn source_tokens(&self, text: &str) -> Result<usize> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| Error::invalid(format!("cannot tokenize: {e}")))?;
+        Ok(enc.get_ids().len())
+    }
+
     /// Token ids of each text (ending in `</s>`); empty for an empty text.
     fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<i64>>> {
         texts

@@ -103,3 +103,41 @@ fn invalid_utf8_input_is_reported_with_its_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 is not valid UTF-8"));
 }
+
+#[test]
+fn bench_reports_every_configuration_with_quality() {
+    let dir = common::TempDir::new("bench");
+    let tsv = dir.path().join("set.tsv");
+    std::fs::write(
+        &tsv,
+        "Open the file\tOuvrir le fichier\nClose all windows\tFermer toutes les fenêtres\n",
+    )
+    .unwrap();
+    let out = padir(
+        &[
+            "bench",
+            "--model",
+            common::TINY,
+            "--input",
+            tsv.to_str().unwrap(),
+            "--threads",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 9, "AR plus 8 NAR settings");
+    assert_eq!(rows[0]["config"], "AR greedy");
+    for r in rows {
+        assert!(r["sentences_per_s"].as_f64().unwrap() > 0.0);
+        assert!(r["bleu"].as_f64().is_some() && r["chrf"].as_f64().is_some());
+    }
+    assert_eq!(v["sentences"], 2);
+}
