@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The binding tests need a JDK and valgrind; install them on Debian/Ubuntu if they are missing.
+if ! command -v javac >/dev/null || ! command -v valgrind >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq default-jdk-headless valgrind >/dev/null
+  else
+    echo "test: install a JDK (javac) and valgrind first" >&2
+    exit 1
+  fi
+fi
 echo "== lint (cargo fmt, clippy, ruff)"
 cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
