@@ -70,7 +70,12 @@ class Pipeline:
 
     def train_corpus(self, stage: str) -> TokenizedCorpus:
         if stage == "student" and self.cfg["student"].get("distilled", True):
-            return self._corpus("distilled", self.distilled_path, None)
+            if not self.distilled_path.exists():
+                sys.exit(
+                    f"{self.distilled_path} is missing: run `python -m padir_export.distill "
+                    f"--config {self.config_path}` after the teacher"
+                )
+            return TokenizedCorpus.load(self.distilled_path)
         return self._corpus("train", self.path("train"), self.cfg["data"].get("max_train_pairs"))
 
     def dev_corpus(self, stage: str) -> TokenizedCorpus:
@@ -78,7 +83,7 @@ class Pipeline:
 
     @property
     def distilled_path(self) -> Path:
-        return self.runs / "distilled.tsv"
+        return self.runs / "distilled.npz"
 
     # ---- models -------------------------------------------------------------------------------
     def new_model(self, causal: bool) -> PadirModel:

@@ -249,44 +249,53 @@ class ReferenceTranslator:
     def _ar(self, texts: list[str], max_length: int | None = None) -> list[Translation]:
         max_length = max_length or self.manifest["max_target_len"]
         src_ids, src_mask = self._encode_source(texts)
-        cross_k, cross_v = self.sessions["ar_encoder"].run(
-            None, {"input_ids": src_ids, "attention_mask": src_mask}
-        )
-        a = self.manifest["ar"]
-        b = len(texts)
-        past_k = np.zeros((a["layers"], b, a["heads"], 0, a["head_dim"]), dtype=np.float32)
-        past_v = past_k.copy()
-        alive = list(range(b))  # sentence index of each batch row
-        prev = np.full((b, 1), PAD_ID, dtype=np.int64)
-        out: list[list[int]] = [[] for _ in range(b)]
-        lps: list[list[float]] = [[] for _ in range(b)]
-        while alive:
-            tok, lp, past_k, past_v = self.sessions["ar_decoder_step"].run(
-                None,
-                {
-                    "input_ids": prev,
-                    "past_k": past_k,
-                    "past_v": past_v,
-                    "cross_k": cross_k,
-                    "cross_v": cross_v,
-                    "encoder_attention_mask": src_mask,
-                },
-            )
-            keep = []
-            for k, s in enumerate(alive):
-                lps[s].append(float(lp[k]))
-                if tok[k] == EOS_ID:
-                    continue
-                out[s].append(int(tok[k]))
-                if len(out[s]) < max_length:
-                    keep.append(k)
-            if len(keep) < len(alive):  # drop finished rows from the batch
-                alive = [alive[k] for k in keep]
-                past_k, past_v = past_k[:, keep], past_v[:, keep]
-                cross_k, cross_v = cross_k[:, keep], cross_v[:, keep]
-                src_mask, tok = src_mask[keep], tok[keep]
-            prev = tok.reshape(-1, 1).astype(np.int64)
+        out, lps = greedy_ar(self.sessions, self.manifest["ar"], src_ids, src_mask, max_length)
         return [
-            Translation(self._text(out[s]), out[s], mean(lps[s]), len(out[s]), len(lps[s]))
-            for s in range(b)
+            Translation(self._text(ids), ids, mean(lp), len(ids), len(lp))
+            for ids, lp in zip(out, lps)
         ]
+
+
+def greedy_ar(sessions, shape: dict, src_ids: np.ndarray, src_mask: np.ndarray, max_length):
+    """Greedy AR decoding of a padded batch with the KV-cached graphs.
+
+    `max_length` is an int or one int per row. Returns token ids and per-step log-probs per row.
+    """
+    b = len(src_ids)
+    limits = np.broadcast_to(np.asarray(max_length), (b,))
+    cross_k, cross_v = sessions["ar_encoder"].run(
+        None, {"input_ids": src_ids, "attention_mask": src_mask}
+    )
+    past_k = np.zeros((shape["layers"], b, shape["heads"], 0, shape["head_dim"]), np.float32)
+    past_v = past_k.copy()
+    alive = list(range(b))  # sentence index of each batch row
+    prev = np.full((b, 1), PAD_ID, dtype=np.int64)
+    out: list[list[int]] = [[] for _ in range(b)]
+    lps: list[list[float]] = [[] for _ in range(b)]
+    while alive:
+        tok, lp, past_k, past_v = sessions["ar_decoder_step"].run(
+            None,
+            {
+                "input_ids": prev,
+                "past_k": past_k,
+                "past_v": past_v,
+                "cross_k": cross_k,
+                "cross_v": cross_v,
+                "encoder_attention_mask": src_mask,
+            },
+        )
+        keep = []
+        for k, s in enumerate(alive):
+            lps[s].append(float(lp[k]))
+            if tok[k] == EOS_ID:
+                continue
+            out[s].append(int(tok[k]))
+            if len(out[s]) < limits[s]:
+                keep.append(k)
+        if len(keep) < len(alive):  # drop finished rows from the batch
+            alive = [alive[k] for k in keep]
+            past_k, past_v = past_k[:, keep], past_v[:, keep]
+            cross_k, cross_v = cross_k[:, keep], cross_v[:, keep]
+            src_mask, tok = src_mask[keep], tok[keep]
+        prev = tok.reshape(-1, 1).astype(np.int64)
+    return out, lps

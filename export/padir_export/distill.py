@@ -1,0 +1,144 @@
+"""Sequence-level distillation: the AR teacher translates the training sources, and its outputs
+become the PaDIR student's targets (the standard recipe for non-autoregressive students).
+
+    python -m padir_export.distill --config export/configs/en-fr.json
+
+The teacher runs greedily through its exported ONNX graphs (KV cache, ONNX Runtime), in batches
+of similar source lengths. Resumable: the corpus is cut into shards saved as
+`<runs>/distill/shard-NNNNN.npz`; a rerun skips finished shards. The result,
+`<runs>/distilled.npz` (original sources, teacher targets), is what the student stage reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tqdm import tqdm
+
+from .config import PAD_ID
+from .data import TokenizedCorpus
+from .export_model import PARITY_TOLERANCE, parity
+from .onnx_export import export_graph
+from .pipeline import Pipeline
+from .reference import greedy_ar
+
+AR_GRAPHS = ("ar_encoder", "ar_decoder_step")
+
+
+def open_teacher(pipe: Pipeline, threads: int) -> tuple[dict, dict]:
+    """Export (once) and open the teacher's AR graphs."""
+    teacher = pipe.load_final("teacher")
+    out = pipe.runs / "distill" / "onnx"
+    out.mkdir(parents=True, exist_ok=True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sessions = {}
+    for kind in AR_GRAPHS:
+        path = out / f"{kind}.onnx"
+        if not path.exists():
+            export_graph(teacher, kind, path)
+            diff = parity(teacher, kind, path)
+            if diff > PARITY_TOLERANCE:
+                path.unlink()
+                raise SystemExit(f"teacher graph {kind} fails parity: {diff:.2e}")
+        sessions[kind] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    c = teacher.cfg
+    return sessions, {"layers": c.decoder_layers, "heads": c.num_heads, "head_dim": c.head_dim}
+
+
+def length_limit(src_len: int, max_target_len: int) -> int:
+    """Most tokens the teacher may write for a source of `src_len` tokens (with </s>)."""
+    return min(2 * src_len + 10, max_target_len)
+
+
+def translate_ids(
+    sessions, shape, sources: list[np.ndarray], max_target_len: int, batch_tokens: int = 3000
+) -> list[list[int]]:
+    """Greedy teacher outputs for token-id sources (each ending in </s>), in input order."""
+    order = np.argsort([len(s) for s in sources], kind="stable")
+    out: list[list[int]] = [[] for _ in sources]
+    start = 0
+    while start < len(order):
+        width = len(sources[order[start]])
+        end = start
+        while (
+            end < len(order)
+            and (end - start + 1) * max(width, len(sources[order[end]])) <= batch_tokens
+        ):
+            width = max(width, len(sources[order[end]]))
+            end += 1
+        end = max(end, start + 1)
+        idx = order[start:end]
+        t = max(len(sources[i]) for i in idx)
+        ids = np.full((len(idx), t), PAD_ID, dtype=np.int64)
+        mask = np.zeros((len(idx), t), dtype=np.int64)
+        for r, i in enumerate(idx):
+            ids[r, : len(sources[i])] = sources[i]
+            mask[r, : len(sources[i])] = 1
+        limits = [length_limit(len(sources[i]), max_target_len) for i in idx]
+        toks, _ = greedy_ar(sessions, shape, ids, mask, limits)
+        for i, tok in zip(idx, toks):
+            out[i] = tok
+        start = end
+    return out
+
+
+def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
+    corpus = pipe.train_corpus("teacher")
+    sessions, shape = open_teacher(pipe, threads)
+    max_len = pipe.cfg["student"]["max_len"]
+    shard_dir = pipe.runs / "distill"
+    n = len(corpus)
+    shards = range(0, n, shard_size)
+    for start in tqdm(shards, desc="distill shards", unit="shard"):
+        path = shard_dir / f"shard-{start // shard_size:05d}.npz"
+        if path.exists():
+            continue
+        t0 = time.time()
+        idx = [i for i in range(start, min(start + shard_size, n)) if len(corpus.src(i)) <= max_len]
+        outs = translate_ids(
+            sessions, shape, [corpus.src(i) for i in idx], pipe.model_cfg.max_target_len
+        )
+        off = np.zeros(len(outs) + 1, dtype=np.int64)
+        off[1:] = np.cumsum([len(o) for o in outs])
+        flat = np.fromiter((t for o in outs for t in o), dtype=np.int32, count=int(off[-1]))
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, index=np.asarray(idx, dtype=np.int64), flat=flat, off=off)
+        tmp.rename(path)
+        pipe.log("distill", f"{path.name}: {len(idx)} sentences in {time.time() - t0:.0f} s")
+    return assemble(pipe, corpus, shard_dir)
+
+
+def assemble(pipe: Pipeline, corpus: TokenizedCorpus, shard_dir: Path) -> Path:
+    """Join the shards into one corpus; empty teacher outputs are left out."""
+    srcs, tgts = [], []
+    for path in sorted(shard_dir.glob("shard-*.npz")):
+        z = np.load(path)
+        for k, i in enumerate(z["index"]):
+            tgt = z["flat"][z["off"][k] : z["off"][k + 1]]
+            if len(tgt):
+                srcs.append(corpus.src(int(i)))
+                tgts.append(tgt)
+    flat_s, off_s = TokenizedCorpus._flatten(srcs)
+    flat_t, off_t = TokenizedCorpus._flatten(tgts)
+    out = pipe.runs / "distilled.npz"
+    TokenizedCorpus(flat_s, off_s, flat_t, off_t).save(out)
+    pipe.log("distill", f"wrote {out}: {len(srcs)} pairs")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shard-size", type=int, default=20_000)
+    args = ap.parse_args()
+    distill(Pipeline(args.config), args.threads, args.shard_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Dynamic int8 quantization of a model directory (weights int8, activations quantized on the
+fly), graph by graph, with a new manifest.
+
+    python -m padir_export.quantize --model onnx/en-fr-fp32 --out onnx/en-fr
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from .export_model import sha256
+
+
+def quantize_dir(src: Path, out: Path) -> dict:
+    manifest = json.loads((src / "model.json").read_text(encoding="utf-8"))
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in manifest["graphs"].values():
+        target = out / entry["file"]
+        # The exporter's intermediate shape annotations trip the quantizer's shape inference;
+        # drop them (ONNX Runtime infers shapes itself) before quantizing.
+        model = onnx.load(src / entry["file"])
+        del model.graph.value_info[:]
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = Path(tmp) / entry["file"]
+            onnx.save(model, plain)
+            # MatMul weights only: the embedding gathers stay fp32, as they cost no compute.
+            quantize_dynamic(
+                plain, target, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
+            )
+        entry["sha256"] = sha256(target)
+    shutil.copy(src / manifest["tokenizer"]["file"], out / manifest["tokenizer"]["file"])
+    manifest["precision"] = "int8"
+    (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+    quantize_dir(args.model, args.out)
+    size = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
+    print(f"wrote {args.out} ({size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
