@@ -19,12 +19,11 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from .config import PAD_ID
 from .data import TokenizedCorpus
 from .export_model import PARITY_TOLERANCE, parity
 from .onnx_export import export_graph
 from .pipeline import Pipeline
-from .reference import greedy_ar
+from .reference import greedy_ar, pad_rows
 
 AR_GRAPHS = ("ar_encoder", "ar_decoder_step")
 
@@ -73,12 +72,7 @@ def translate_ids(
             end += 1
         end = max(end, start + 1)
         idx = order[start:end]
-        t = max(len(sources[i]) for i in idx)
-        ids = np.full((len(idx), t), PAD_ID, dtype=np.int64)
-        mask = np.zeros((len(idx), t), dtype=np.int64)
-        for r, i in enumerate(idx):
-            ids[r, : len(sources[i])] = sources[i]
-            mask[r, : len(sources[i])] = 1
+        ids, mask = pad_rows([sources[i] for i in idx])
         limits = [length_limit(len(sources[i]), max_target_len) for i in idx]
         toks, _ = greedy_ar(sessions, shape, ids, mask, limits)
         for i, tok in zip(idx, toks):

@@ -93,7 +93,8 @@ def _skip_empty(texts: list[str], run) -> list[Translation]:
     return out
 
 
-def _pad(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+def pad_rows(rows) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token sequences with <pad> into [B,T] ids and mask."""
     t = max(len(r) for r in rows)
     ids = np.full((len(rows), t), PAD_ID, dtype=np.int64)
     mask = np.zeros((len(rows), t), dtype=np.int64)
@@ -118,7 +119,7 @@ class ReferenceTranslator:
         }
 
     def _encode_source(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        return _pad([e.ids for e in self.tok.encode_batch(texts, add_special_tokens=True)])
+        return pad_rows([e.ids for e in self.tok.encode_batch(texts, add_special_tokens=True)])
 
     def _text(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True)
@@ -201,7 +202,7 @@ class ReferenceTranslator:
             active = [r for r in rows if not r["done"]]
             if not active:
                 break
-            dec_ids, dec_mask = _pad([r["tokens"] + [EOS_ID] for r in active])
+            dec_ids, dec_mask = pad_rows([r["tokens"] + [EOS_ID] for r in active])
             sents = [r["sent"] for r in active]
             tok, lp, _ = self.sessions["decoder"].run(
                 None,
