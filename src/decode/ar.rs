@@ -1,7 +1,7 @@
 //! Greedy autoregressive decoding with a key/value cache: the baseline PaDIR is measured against.
 
 use super::{mean, ArModel, Hypothesis};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Translate a batch of tokenised sentences (each ending in `</s>`, none empty) greedily.
 /// A row ends at `</s>` or after `max_length` tokens; finished rows leave the batch.
@@ -18,6 +18,13 @@ pub fn decode_ar<M: ArModel>(
     let mut logprobs: Vec<Vec<f32>> = vec![Vec::new(); sources.len()];
     while !alive.is_empty() {
         let (next, lp) = model.step(&mut state, &previous)?;
+        if next.len() != alive.len() || lp.len() != alive.len() {
+            return Err(Error::runtime(format!(
+                "the AR decoder answered {} tokens for {} rows",
+                next.len(),
+                alive.len()
+            )));
+        }
         let mut keep = Vec::with_capacity(alive.len());
         for (k, &s) in alive.iter().enumerate() {
             logprobs[s].push(lp[k]);

@@ -4,7 +4,7 @@ use ndarray::Array2;
 
 use super::rng::random_tokens;
 use super::{mean, Acceptance, Hypothesis, Init, LengthScores, NarModel, NarParams, SpecialTokens};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One length candidate of one sentence: a row of the decoder batch.
 struct Row {
@@ -50,6 +50,11 @@ pub fn decode_nar<M: NarModel>(
     let sp = model.special_tokens();
     let memory = model.encode(sources)?;
     let lengths = model.predict_lengths(&memory)?;
+    if lengths.len() != sources.len() || lengths.iter().any(|l| l.logprobs.is_empty()) {
+        return Err(Error::runtime(
+            "the length predictor returned no length distribution for some sentence",
+        ));
+    }
     let mut rows = Vec::new();
     for (sentence, scores) in lengths.iter().enumerate() {
         for n in candidate_lengths(scores, p) {
@@ -75,22 +80,25 @@ pub fn decode_nar<M: NarModel>(
         let (tokens, mask) = decoder_batch(&rows, &active, &sp);
         let sentences: Vec<usize> = active.iter().map(|&r| rows[r].sentence).collect();
         let pred = model.refine(&memory, &sentences, &tokens, &mask)?;
+        if pred.tokens.dim() != tokens.dim() || pred.logprobs.dim() != tokens.dim() {
+            return Err(Error::runtime(format!(
+                "the decoder answered {:?} / {:?} for a {:?} batch",
+                pred.tokens.dim(),
+                pred.logprobs.dim(),
+                tokens.dim()
+            )));
+        }
         for (k, &r) in active.iter().enumerate() {
             let row = &mut rows[r];
             let n = row.tokens.len();
-            let new_tokens = pred.tokens.row(k);
-            let new_lp = pred.logprobs.row(k);
-            refine_row(
-                row,
-                &new_tokens.as_slice().unwrap()[..n],
-                &new_lp.as_slice().unwrap()[..n],
-                t,
-                p,
-                &sp,
-            );
+            let new_tokens: Vec<i64> = pred.tokens.row(k).iter().take(n).copied().collect();
+            let new_lp: Vec<f32> = pred.logprobs.row(k).iter().take(n).copied().collect();
+            refine_row(row, &new_tokens, &new_lp, t, p, &sp);
         }
     }
-    Ok((0..sources.len()).map(|s| best_of(&rows, s)).collect())
+    Ok((0..sources.len())
+        .filter_map(|s| best_of(&rows, s))
+        .collect())
 }
 
 /// `[rows, width]` decoder input: each row's tokens, `</s>`, then padding.
@@ -153,7 +161,7 @@ fn refine_row(
 }
 
 /// The best-scoring candidate of sentence `s` (ties: the first), without leftover initial tokens.
-fn best_of(rows: &[Row], s: usize) -> Hypothesis {
+fn best_of(rows: &[Row], s: usize) -> Option<Hypothesis> {
     let mut best: Option<(&Row, f64)> = None;
     let mut iterations = 0;
     for row in rows.iter().filter(|r| r.sentence == s) {
@@ -163,7 +171,7 @@ fn best_of(rows: &[Row], s: usize) -> Hypothesis {
             best = Some((row, score));
         }
     }
-    let (row, score) = best.expect("every sentence has at least one length candidate");
+    let (row, score) = best?;
     let tokens = row
         .tokens
         .iter()
@@ -171,12 +179,12 @@ fn best_of(rows: &[Row], s: usize) -> Hypothesis {
         .filter(|(t, t0)| t != t0)
         .map(|(&t, _)| t)
         .collect();
-    Hypothesis {
+    Some(Hypothesis {
         tokens,
         score: score as f32,
         length: row.tokens.len(),
         iterations,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -402,6 +410,40 @@ mod tests {
         assert_eq!(out[0].tokens.len(), 6);
         let seen = m.seen.borrow();
         assert_eq!(seen[0].0, vec![0, 0, 0], "all candidates run as one batch");
+    }
+
+    #[test]
+    fn a_misbehaving_model_gives_errors_not_panics() {
+        struct Broken(bool);
+        impl NarModel for Broken {
+            type Memory = ();
+            fn special_tokens(&self) -> SpecialTokens {
+                SP
+            }
+            fn encode(&self, _: &[Vec<i64>]) -> Result<()> {
+                Ok(())
+            }
+            fn predict_lengths(&self, _: &()) -> Result<Vec<LengthScores>> {
+                // either no distribution at all, or a fine one followed by a bad decoder
+                Ok(if self.0 { vec![] } else { vec![peak(3)] })
+            }
+            fn refine(
+                &self,
+                _: &(),
+                _: &[usize],
+                _: &Array2<i64>,
+                _: &Array2<i64>,
+            ) -> Result<Predictions> {
+                Ok(Predictions {
+                    tokens: Array2::zeros((1, 1)),
+                    logprobs: Array2::zeros((1, 1)),
+                })
+            }
+        }
+        let err = decode_nar(&Broken(true), &[vec![5, 1]], &params(2, 1)).unwrap_err();
+        assert!(err.to_string().contains("length"), "{err}");
+        let err = decode_nar(&Broken(false), &[vec![5, 1]], &params(2, 1)).unwrap_err();
+        assert!(err.to_string().contains("decoder answered"), "{err}");
     }
 
     #[test]
