@@ -155,23 +155,42 @@ fn read_lines(input: &Option<String>) -> Result<Vec<String>, Error> {
 fn translate(args: Args) -> Result<(), Error> {
     let lines = read_lines(&args.input)?;
     let translator = Translator::load(&args.model, &args.translator)?;
+    let max = translator.manifest().max_source_len;
     let mut out = BufWriter::new(std::io::stdout().lock());
-    // Translate batch by batch so output appears as it is ready.
-    for chunk in lines.chunks(args.decode.batch_size.max(1)) {
-        for t in translator.translate(chunk, &args.decode)? {
+    let write_err = |e: std::io::Error| Error::Runtime(format!("cannot write output: {e}"));
+    let mut skipped = 0;
+    // Translate batch by batch so output appears as it is ready. A line longer than the model
+    // reads gives an empty output line (and a message), so one bad line loses nothing else.
+    for (c, chunk) in lines.chunks(args.decode.batch_size.max(1)).enumerate() {
+        let mut texts: Vec<&str> = Vec::with_capacity(chunk.len());
+        for (k, line) in chunk.iter().enumerate() {
+            let n = translator.source_tokens(line)?;
+            if n > max {
+                let number = c * args.decode.batch_size.max(1) + k + 1;
+                eprintln!("padir: line {number} has {n} tokens, more than the model's {max}; left untranslated");
+                skipped += 1;
+                texts.push("");
+            } else {
+                texts.push(line);
+            }
+        }
+        for t in translator.translate(&texts, &args.decode)? {
             if args.json {
                 let obj = serde_json::json!({
                     "text": t.text, "ids": t.ids, "score": t.score,
                     "length": t.length, "iterations": t.iterations,
                 });
-                writeln!(out, "{obj}")
+                writeln!(out, "{obj}").map_err(write_err)?;
             } else {
-                writeln!(out, "{}", t.text)
+                writeln!(out, "{}", t.text).map_err(write_err)?;
             }
-            .map_err(|e| Error::Runtime(format!("cannot write output: {e}")))?;
         }
-        out.flush()
-            .map_err(|e| Error::Runtime(format!("cannot write output: {e}")))?;
+        out.flush().map_err(write_err)?;
+    }
+    if skipped > 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{skipped} line(s) were too long to translate (split them into sentences)"
+        )));
     }
     Ok(())
 }

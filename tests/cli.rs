@@ -141,3 +141,16 @@ fn bench_reports_every_configuration_with_quality() {
     }
     assert_eq!(v["sentences"], 2);
 }
+
+#[test]
+fn a_too_long_line_loses_nothing_else() {
+    let long = "word ".repeat(3000);
+    let input = format!("Open the file\n{long}\nClose all windows\n");
+    let out = padir(&["translate", "--model", common::TINY], &input);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert!(!lines[0].is_empty() && lines[1].is_empty() && !lines[2].is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 has"));
+}
