@@ -44,3 +44,22 @@ def test_refuses_other_t5_variants(tmp_path, tiny_dir):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="v1.0"):
         load_hf(tmp_path)
+
+
+def test_transformers_t5_computes_the_same_logits(tmp_path, tiny_dir):
+    """Independent check: Hugging Face's own T5 implementation, given our saved teacher,
+    computes the same logits as PadirModel (so CTranslate2 and Optimum see our model)."""
+    from transformers import T5ForConditionalGeneration
+
+    torch.manual_seed(6)
+    m = PadirModel(CFG, causal=True).eval()
+    save_hf(m, tiny_dir / "tokenizer.json", tmp_path, dtype=torch.float32)
+    hf = T5ForConditionalGeneration.from_pretrained(tmp_path).eval()
+    src = torch.randint(4, 101, (2, 7))
+    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    labels = torch.randint(4, 101, (2, 5))
+    dec_in = torch.cat([torch.zeros(2, 1, dtype=torch.long), labels[:, :-1]], 1)
+    with torch.no_grad():
+        ours, _ = m(src, mask, dec_in, torch.ones_like(dec_in))
+        theirs = hf(input_ids=src, attention_mask=mask, decoder_input_ids=dec_in).logits
+    assert torch.allclose(ours, theirs, atol=1e-4), (ours - theirs).abs().max()
