@@ -17,8 +17,8 @@ fi
 echo "== lint (cargo fmt, clippy, ruff)"
 cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
-.venv/bin/ruff check export bindings/python
-.venv/bin/ruff format --check export bindings/python
+.venv/bin/ruff check export bindings/python bench
+.venv/bin/ruff format --check export bindings/python bench
 echo "== cargo test"
 cargo test --release
 echo "== pytest: export pipeline and Python binding"
