@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import time
 
 import numpy as np
@@ -135,6 +136,14 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> None:
     t_start = time.time()
     t_ckpt = time.time()
     t_log, tokens_since = time.time(), 0
+    # `kill -TERM` (or Ctrl-C) stops after the current step with a fresh checkpoint.
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
 
     t_mark = time.time()
 
@@ -189,9 +198,11 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> None:
                     f"checkpoint step {state['step']} dev_loss {dev_loss(model, dev, stage, tc):.3f}",
                 )
                 t_ckpt = time.time()
-            if max_minutes is not None and time.time() - t_start > 60 * max_minutes:
+            if stop["requested"] or (
+                max_minutes is not None and time.time() - t_start > 60 * max_minutes
+            ):
                 save()
-                pipe.log(stage, "time budget reached; checkpoint written")
+                pipe.log(stage, f"stopped at step {state['step']}; checkpoint written")
                 return
         state["epoch"] += 1
         state["batch"] = 0
