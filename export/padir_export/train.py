@@ -3,8 +3,8 @@
     python -m padir_export.train --config export/configs/en-fr.json --stage teacher
     python -m padir_export.train --config export/configs/en-fr.json --stage student
 
-Run it under nohup: it writes `<runs>/<stage>.ckpt` every `checkpoint_minutes` and continues from
-there when started again. The student starts from the teacher's final weights and trains on the
+Run it under nohup: it writes `<runs>/<stage>.ckpt` every `checkpoint_minutes` (and when stopped
+with SIGTERM / Ctrl-C, then exiting with status 3) and continues from there when started again. The student starts from the teacher's final weights and trains on the
 distilled targets (`distill.py`).
 """
 
@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, ModelConfig
 from .data import make_batches
 from .pipeline import Pipeline
+
+STOPPED_EXIT_CODE = 3  # stopped with a checkpoint before the last epoch; rerun to continue
 
 
 def pad_batch(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +110,8 @@ def dev_loss(model, corpus, stage, tc) -> float:
     return total / max(n, 1)
 
 
-def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> None:
+def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
+    """Train `stage` to the end (True) or until stopped with a checkpoint (False)."""
     tc = pipe.cfg[stage]
     torch.manual_seed(tc.get("seed", 0))
     torch.set_num_threads(tc.get("threads", 2))
@@ -203,7 +206,7 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> None:
             ):
                 save()
                 pipe.log(stage, f"stopped at step {state['step']}; checkpoint written")
-                return
+                return False
         state["epoch"] += 1
         state["batch"] = 0
         save()
@@ -212,6 +215,7 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> None:
         )
     pipe.save_final(stage, model)
     pipe.log(stage, f"finished: {pipe.final_path(stage)}")
+    return True
 
 
 def main() -> None:
@@ -225,7 +229,9 @@ def main() -> None:
         help="stop (with a checkpoint) after this long; rerun to continue",
     )
     args = ap.parse_args()
-    train(Pipeline(args.config), args.stage, args.max_minutes)
+    if not train(Pipeline(args.config), args.stage, args.max_minutes):
+        # Not finished: a distinct status, so scripts chaining the stages stop here.
+        raise SystemExit(STOPPED_EXIT_CODE)
 
 
 if __name__ == "__main__":
