@@ -110,34 +110,30 @@ fn status_of(e: &Error) -> padir_status {
     }
 }
 
-/// Run `f`, turning errors and panics into a status and the thread's last error.
-fn guard(f: impl FnOnce() -> Result<(), Error>) -> padir_status {
+/// Run `f` with panics caught; on an error or a panic, record the thread's last error and
+/// return the status to report.
+fn guarded<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, padir_status> {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => padir_status::PADIR_OK,
+        Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             set_last_error(&e.to_string());
-            status_of(&e)
+            Err(status_of(&e))
         }
         Err(_) => {
             set_last_error("internal error: padir panicked (this is a bug; please report it)");
-            padir_status::PADIR_ERR_INTERNAL
+            Err(padir_status::PADIR_ERR_INTERNAL)
         }
     }
 }
 
-/// Like `guard` for accessors: `fallback` on error or panic.
+/// For entry points that return a status.
+fn guard(f: impl FnOnce() -> Result<(), Error>) -> padir_status {
+    guarded(f).err().unwrap_or(padir_status::PADIR_OK)
+}
+
+/// For accessors: `fallback` on error or panic.
 fn guard_value<T>(fallback: T, f: impl FnOnce() -> Result<T, Error>) -> T {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            set_last_error(&e.to_string());
-            fallback
-        }
-        Err(_) => {
-            set_last_error("internal error: padir panicked (this is a bug; please report it)");
-            fallback
-        }
-    }
+    guarded(f).unwrap_or(fallback)
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
