@@ -155,7 +155,6 @@ fn read_lines(input: &Option<String>) -> Result<Vec<String>, Error> {
 fn translate(args: Args) -> Result<(), Error> {
     let lines = read_lines(&args.input)?;
     let translator = Translator::load(&args.model, &args.translator)?;
-    let max = translator.manifest().max_source_len;
     let mut out = BufWriter::new(std::io::stdout().lock());
     let write_err = |e: std::io::Error| Error::Runtime(format!("cannot write output: {e}"));
     let mut skipped = 0;
@@ -164,10 +163,9 @@ fn translate(args: Args) -> Result<(), Error> {
     for (c, chunk) in lines.chunks(args.decode.batch_size.max(1)).enumerate() {
         let mut texts: Vec<&str> = Vec::with_capacity(chunk.len());
         for (k, line) in chunk.iter().enumerate() {
-            let n = translator.source_tokens(line)?;
-            if n > max {
+            if let Err(e) = translator.check_source(line) {
                 let number = c * args.decode.batch_size.max(1) + k + 1;
-                eprintln!("padir: line {number} has {n} tokens, more than the model's {max}; left untranslated");
+                eprintln!("padir: line {number} {}; left untranslated", e.message());
                 skipped += 1;
                 texts.push("");
             } else {
@@ -228,17 +226,18 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
     let start = std::time::Instant::now();
     let translator = Translator::load(&model, &options)?;
     let load_ms = start.elapsed().as_secs_f64() * 1000.0;
-    // Sentences beyond the model's source length are left out (and counted), not truncated.
-    let max = translator.manifest().max_source_len;
-    let mut kept = Vec::new();
-    for line in &lines {
-        if translator.source_tokens(line.split('\t').next().unwrap_or(""))? <= max {
-            kept.push(line);
-        }
-    }
+    // Sentences the model cannot read are left out (and counted), not truncated.
+    let kept: Vec<&String> = lines
+        .iter()
+        .filter(|l| {
+            translator
+                .check_source(l.split('\t').next().unwrap_or(""))
+                .is_ok()
+        })
+        .collect();
     if kept.len() < lines.len() {
         eprintln!(
-            "padir bench: left out {} of {} sentences longer than {max} tokens",
+            "padir bench: left out {} of {} sentences too long for the model",
             lines.len() - kept.len(),
             lines.len()
         );

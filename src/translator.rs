@@ -149,13 +149,26 @@ impl Translator {
         Ok(out)
     }
 
-    /// Source tokens of `text` (with `</s>`), to compare with the manifest's `max_source_len`.
-    pub fn source_tokens(&self, text: &str) -> Result<usize> {
+    /// Whether the model can read `text`: an error saying why not (too many tokens) otherwise.
+    /// Lets a caller set aside one unreadable input instead of failing a whole batch.
+    pub fn check_source(&self, text: &str) -> Result<()> {
+        self.source_ids(text).map(|_| ())
+    }
+
+    /// Token ids of `text` (ending in `</s>`), or an error when the model cannot read that many.
+    fn source_ids(&self, text: &str) -> Result<Vec<i64>> {
         let enc = self
             .tokenizer
             .encode(text, true)
-            .map_err(|e| Error::invalid(format!("cannot tokenize: {e}")))?;
-        Ok(enc.get_ids().len())
+            .map_err(|e| Error::invalid(format!("cannot be tokenized: {e}")))?;
+        let max = self.manifest.max_source_len;
+        if enc.get_ids().len() > max {
+            return Err(Error::invalid(format!(
+                "has {} tokens; this model reads at most {max} (split long texts into sentences)",
+                enc.get_ids().len()
+            )));
+        }
+        Ok(enc.get_ids().iter().map(|&x| x as i64).collect())
     }
 
     /// Token ids of each text (ending in `</s>`); empty for an empty text.
@@ -168,19 +181,8 @@ impl Translator {
                 if t.trim().is_empty() {
                     return Ok(Vec::new());
                 }
-                let enc = self
-                    .tokenizer
-                    .encode(t, true)
-                    .map_err(|e| Error::invalid(format!("cannot tokenize input {i}: {e}")))?;
-                let ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
-                if ids.len() > self.manifest.max_source_len {
-                    return Err(Error::invalid(format!(
-                        "input {i} has {} tokens; this model reads at most {} (split long texts into sentences)",
-                        ids.len(),
-                        self.manifest.max_source_len
-                    )));
-                }
-                Ok(ids)
+                self.source_ids(t)
+                    .map_err(|e| Error::invalid(format!("input {i} {}", e.message())))
             })
             .collect()
     }
