@@ -93,6 +93,7 @@ pub fn run(
     configs: &[Config],
 ) -> Result<Report> {
     let warmup = &sources[..sources.len().min(8)];
+    let refs: Option<Vec<&str>> = references.map(|r| r.iter().map(String::as_str).collect());
     let mut rows = Vec::new();
     for config in configs {
         let single = DecodeOptions {
@@ -127,10 +128,8 @@ pub fn run(
             sentences_per_s: sources.len() as f64 / secs,
             target_tokens_per_s: tokens as f64 / secs,
             mean_iterations,
-            bleu: references
-                .map(|r| corpus_bleu(&hyps, &r.iter().map(String::as_str).collect::<Vec<_>>())),
-            chrf: references
-                .map(|r| corpus_chrf(&hyps, &r.iter().map(String::as_str).collect::<Vec<_>>())),
+            bleu: refs.as_ref().map(|r| corpus_bleu(&hyps, r)),
+            chrf: refs.as_ref().map(|r| corpus_chrf(&hyps, r)),
         });
     }
     Ok(Report {
