@@ -1,4 +1,5 @@
-"""Sequence-level distillation: the AR teacher translates the training sources, and its outputs
+"""Sequence-level distillation: the AR teacher translates the training sources (all, or the
+`distill.max_pairs` of the config drawn with a fixed seed), and its outputs
 become the PaDIR student's targets (the standard recipe for non-autoregressive students).
 
     python -m padir_export.distill --config export/configs/en-fr.json
@@ -81,19 +82,28 @@ def translate_ids(
     return out
 
 
+def distill_subset(n: int, max_pairs: int | None) -> np.ndarray:
+    """Indices of the training pairs to distill: all of them, or `max_pairs` drawn with a fixed
+    seed (the corpus is ordered by origin, so its head would be one kind of text), sorted."""
+    if max_pairs is None or max_pairs >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:max_pairs])
+
+
 def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
     corpus = pipe.train_corpus("teacher")
     sessions, shape = open_teacher(pipe, threads)
     max_len = pipe.cfg["student"]["max_len"]
     shard_dir = pipe.runs / "distill"
-    n = len(corpus)
+    chosen = distill_subset(len(corpus), pipe.cfg.get("distill", {}).get("max_pairs"))
+    n = len(chosen)
     shards = range(0, n, shard_size)
     for start in tqdm(shards, desc="distill shards", unit="shard"):
         path = shard_dir / f"shard-{start // shard_size:05d}.npz"
         if path.exists():
             continue
         t0 = time.time()
-        idx = [i for i in range(start, min(start + shard_size, n)) if len(corpus.src(i)) <= max_len]
+        idx = [int(i) for i in chosen[start : start + shard_size] if len(corpus.src(i)) <= max_len]
         outs = translate_ids(
             sessions, shape, [corpus.src(i) for i in idx], pipe.model_cfg.max_target_len
         )

@@ -110,6 +110,10 @@ def dev_loss(model, corpus, stage, tc) -> float:
     return total / max(n, 1)
 
 
+def done(state: dict, max_steps: int | None) -> bool:
+    return max_steps is not None and state["step"] >= max_steps
+
+
 def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
     """Train `stage` to the end (True) or until stopped with a checkpoint (False)."""
     tc = pipe.cfg[stage]
@@ -166,11 +170,14 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         )
         tmp.rename(ckpt_path)
 
-    while state["epoch"] < tc["epochs"]:
+    # `max_steps` (optional) ends the stage early, as finished: a fixed, reproducible budget for
+    # machines where a whole epoch does not fit.
+    max_steps = tc.get("max_steps")
+    while state["epoch"] < tc["epochs"] and not done(state, max_steps):
         batches = make_batches(
             corpus, tc["batch_tokens"], tc["max_len"], seed=1000 + state["epoch"]
         )
-        while state["batch"] < len(batches):
+        while state["batch"] < len(batches) and not done(state, max_steps):
             idx = batches[state["batch"]]
             for g in opt.param_groups:
                 g["lr"] = lr_at(state["step"], tc)
@@ -207,11 +214,14 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                 save()
                 pipe.log(stage, f"stopped at step {state['step']}; checkpoint written")
                 return False
-        state["epoch"] += 1
-        state["batch"] = 0
+        if state["batch"] >= len(batches):
+            state["epoch"] += 1
+            state["batch"] = 0
         save()
         pipe.log(
-            stage, f"epoch done {state['epoch']} dev_loss {dev_loss(model, dev, stage, tc):.3f}"
+            stage,
+            f"epoch {state['epoch']} batch {state['batch']} step {state['step']}: "
+            f"dev_loss {dev_loss(model, dev, stage, tc):.3f}",
         )
     pipe.save_final(stage, model)
     pipe.log(stage, f"finished: {pipe.final_path(stage)}")
