@@ -2,14 +2,14 @@
 //! one process, one after the other, with the same threads.
 //!
 //! Per configuration: latency per sentence at batch 1 (p50, p90), throughput at batch B
-//! (sentences/s, target tokens/s), mean decoder passes, and BLEU / chrF when references are
-//! given. Once per run: model load time and the process's peak resident memory.
+//! (sentences/s, target tokens/s), mean decoder passes, the share of outputs with an immediately
+//! repeated token, and BLEU / chrF when references are given. Once per run: model load time and the process's peak resident memory.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::metrics::{corpus_bleu, corpus_chrf};
+use crate::metrics::{corpus_bleu, corpus_chrf, repeated_token_pct};
 use crate::{DecodeOptions, Mode, NarOptions, Result, Translator};
 
 /// One decoding setting to measure.
@@ -51,6 +51,8 @@ pub struct Row {
     pub sentences_per_s: f64,
     pub target_tokens_per_s: f64,
     pub mean_iterations: f64,
+    /// Percentage of outputs with a token directly followed by the same token.
+    pub repeated_pct: f64,
     pub bleu: Option<f64>,
     pub chrf: Option<f64>,
 }
@@ -128,6 +130,7 @@ pub fn run(
             sentences_per_s: sources.len() as f64 / secs,
             target_tokens_per_s: tokens as f64 / secs,
             mean_iterations,
+            repeated_pct: repeated_token_pct(&out.iter().map(|o| &o.ids).collect::<Vec<_>>()),
             bleu: refs.as_ref().map(|r| corpus_bleu(&hyps, r)),
             chrf: refs.as_ref().map(|r| corpus_chrf(&hyps, r)),
         });
@@ -157,14 +160,14 @@ impl Report {
             self.load_ms,
             self.peak_rss_mb.map_or("n/a".into(), |m| format!("{m:.0} MiB"))
         );
-        s += "| config | p50 ms (b=1) | p90 ms (b=1) | speedup b=1 | sent/s | tok/s | speedup | iterations | BLEU | chrF |\n";
-        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        s += "| config | p50 ms (b=1) | p90 ms (b=1) | speedup b=1 | sent/s | tok/s | speedup | iterations | repeats % | BLEU | chrF |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
         let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
         for r in &self.rows {
             let lat_ratio = ar.map(|a| a.latency_p50_ms / r.latency_p50_ms);
             let thr_ratio = ar.map(|a| r.sentences_per_s / a.sentences_per_s);
             s += &format!(
-                "| {} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {} | {:.2} | {} | {} |\n",
+                "| {} | {:.2} | {:.2} | {} | {:.1} | {:.0} | {} | {:.2} | {:.1} | {} | {} |\n",
                 r.config,
                 r.latency_p50_ms,
                 r.latency_p90_ms,
@@ -173,6 +176,7 @@ impl Report {
                 r.target_tokens_per_s,
                 thr_ratio.map_or("–".into(), |x| format!("{x:.2}x")),
                 r.mean_iterations,
+                r.repeated_pct,
                 opt(r.bleu),
                 opt(r.chrf),
             );

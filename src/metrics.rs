@@ -1,6 +1,7 @@
 //! Corpus BLEU and chrF with sacreBLEU 2.x's default settings (BLEU: 13a tokenisation, 4-grams,
 //! `exp` smoothing; chrF: character 6-grams, beta 2, whitespace removed), one reference per
-//! hypothesis. Checked against sacreBLEU's own scores in the tests below.
+//! hypothesis. Checked against sacreBLEU's own scores in the tests below. Also the share of
+//! outputs with an immediately repeated token, the typical failure of parallel decoding.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -141,6 +142,19 @@ pub fn corpus_chrf<S: AsRef<str>>(hypotheses: &[S], references: &[S]) -> f64 {
     100.0 * (1.0 + BETA2) * avg_p * avg_r / (BETA2 * avg_p + avg_r)
 }
 
+/// Percentage of outputs (token ids) in which some token directly follows an identical one
+/// ("le le"): non-autoregressive decoders stutter when positions agree on the same word.
+pub fn repeated_token_pct<T: AsRef<[u32]>>(outputs: &[T]) -> f64 {
+    if outputs.is_empty() {
+        return 0.0;
+    }
+    let stuttering = outputs
+        .iter()
+        .filter(|ids| ids.as_ref().windows(2).any(|w| w[0] == w[1]))
+        .count();
+    100.0 * stuttering as f64 / outputs.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +175,13 @@ mod tests {
         "Il y a 3,5 km d'ici.",
         "Bonjour & au revoir !",
     ];
+
+    #[test]
+    fn repeated_tokens_are_counted_per_output() {
+        let outputs: [&[u32]; 4] = [&[5, 6, 6, 7], &[5, 6, 5], &[], &[9, 9]];
+        assert_eq!(repeated_token_pct(&outputs), 50.0);
+        assert_eq!(repeated_token_pct::<&[u32]>(&[]), 0.0);
+    }
 
     #[test]
     fn tokenizer_matches_sacrebleu_13a() {

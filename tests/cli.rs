@@ -138,6 +138,7 @@ fn bench_reports_every_configuration_with_quality() {
     for r in rows {
         assert!(r["sentences_per_s"].as_f64().unwrap() > 0.0);
         assert!(r["bleu"].as_f64().is_some() && r["chrf"].as_f64().is_some());
+        assert!((0.0..=100.0).contains(&r["repeated_pct"].as_f64().unwrap()));
     }
     assert_eq!(v["sentences"], 2);
 }
