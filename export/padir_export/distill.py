@@ -121,9 +121,12 @@ def assemble(pipe: Pipeline, corpus: TokenizedCorpus, shard_dir: Path) -> Path:
     """Join the shards into one corpus; empty teacher outputs are left out."""
     srcs, tgts = [], []
     for path in sorted(shard_dir.glob("shard-*.npz")):
-        z = np.load(path)
-        for k, i in enumerate(z["index"]):
-            tgt = z["flat"][z["off"][k] : z["off"][k + 1]]
+        # Read each array once: every `z[name]` of an NpzFile loads the array anew, and a slice
+        # of it keeps that whole copy alive (one per sentence: gigabytes).
+        with np.load(path) as z:
+            index, flat, off = z["index"], z["flat"], z["off"]
+        for k, i in enumerate(index):
+            tgt = flat[off[k] : off[k + 1]]
             if len(tgt):
                 srcs.append(corpus.src(int(i)))
                 tgts.append(tgt)
