@@ -3,13 +3,16 @@
 # ONNX export with parity checks -> int8 -> Hugging Face teacher. Hours on 2 cores, so every
 # stage resumes where it stopped: run it under nohup and simply run it again after an interruption.
 #   nohup scripts/train-en-fr.sh > ~/.cache/padir/train-en-fr.log 2>&1 &
-# Artefacts and checkpoints stay in $PADIR_RUNS/en-fr (default ~/.cache/padir/runs/en-fr).
+# Artefacts and checkpoints stay in $PADIR_RUNS/<name> (default ~/.cache/padir/runs/<name>).
+# A later round that continues the shipped model has a config of its own (teacher.init pointing
+# at onnx/en-fr/hf-teacher, tokenizer.from at its tokenizer): scripts/train-en-fr.sh CONFIG
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --python-only
 PY=.venv/bin/python
-CONFIG=export/configs/en-fr.json
-RUNS=${PADIR_RUNS:-$HOME/.cache/padir/runs}/en-fr
+CONFIG=${1:-export/configs/en-fr.json}
+NAME=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['name'])" "$CONFIG")
+RUNS=${PADIR_RUNS:-$HOME/.cache/padir/runs}/$NAME
 [ -f "$RUNS/teacher.pt" ] || $PY -m padir_export.train --config $CONFIG --stage teacher
 [ -f "$RUNS/distilled.npz" ] || $PY -m padir_export.distill --config $CONFIG
 [ -f "$RUNS/student.pt" ] || $PY -m padir_export.train --config $CONFIG --stage student
@@ -17,3 +20,4 @@ $PY -m padir_export.export_model --config $CONFIG --out "$RUNS/fp32"
 $PY -m padir_export.quantize --model "$RUNS/fp32" --out onnx/en-fr
 $PY -m padir_export.hf --config $CONFIG --out onnx/en-fr/hf-teacher
 du -sh onnx/en-fr
+$PY -m padir_export.golden --model onnx/en-fr --data ../shared/data/dev.en-fr.tsv -n 20

@@ -8,6 +8,7 @@ relative to the repository root.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,8 +48,11 @@ class Pipeline:
         return self.runs / "tokenizer.json"
 
     def tokenizer(self):
+        tc = self.cfg["tokenizer"]
+        if not self.tokenizer_path.exists() and tc.get("from"):
+            # A later training round keeps the vocabulary of the model it continues.
+            shutil.copy(REPO_ROOT / tc["from"], self.tokenizer_path)
         if not self.tokenizer_path.exists():
-            tc = self.cfg["tokenizer"]
             src, tgt = read_tsv(self.path("train"), limit=tc.get("train_pairs"))
             self.log("tokenizer", f"training BPE ({tc['vocab_size']} pieces) on {len(src)} pairs")
             train_tokenizer(src + tgt, tc["vocab_size"], self.tokenizer_path)
@@ -88,6 +92,11 @@ class Pipeline:
     # ---- models -------------------------------------------------------------------------------
     def new_model(self, causal: bool) -> PadirModel:
         return PadirModel(self.model_cfg, causal=causal)
+
+    def init_path(self, stage: str) -> Path | None:
+        """Hugging Face T5 directory a stage starts from (`<stage>.init`), if any."""
+        init = self.cfg[stage].get("init")
+        return REPO_ROOT / init if init else None
 
     def final_path(self, stage: str) -> Path:
         return self.runs / f"{stage}.pt"
