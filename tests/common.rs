@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/onnx/tiny");
+/// The trained demo model (int8).
+pub const EN_FR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/onnx/en-fr");
 
 /// A fresh empty directory under the system temp dir (removed when dropped).
 pub struct TempDir(pub PathBuf);

@@ -1,5 +1,6 @@
-//! The Rust runtime must reproduce the Python reference decoder's outputs on `onnx/tiny`
-//! token for token (`onnx/tiny/golden.json`, written by `export/padir_export/golden.py`).
+//! The Rust runtime must reproduce the Python reference decoder's outputs on the shipped models
+//! (`onnx/tiny`, `onnx/en-fr`) token for token (`<model>/golden.json`, written by
+//! `export/padir_export/golden.py`).
 
 mod common;
 
@@ -32,10 +33,19 @@ fn nar_options(o: &Value) -> NarOptions {
 
 #[test]
 fn rust_matches_python_reference_on_tiny() {
-    let golden: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/golden.json", common::TINY)).unwrap(),
-    )
-    .unwrap();
+    check_golden(common::TINY);
+}
+
+/// The shipped demo model is int8: the same check covers the quantized graphs.
+#[test]
+fn rust_matches_python_reference_on_en_fr() {
+    check_golden(common::EN_FR);
+}
+
+fn check_golden(model: &str) {
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{model}/golden.json")).unwrap())
+            .unwrap();
     let sources: Vec<String> = golden["sources"]
         .as_array()
         .unwrap()
@@ -47,7 +57,7 @@ fn rust_matches_python_reference_on_tiny() {
         intra_threads: 1,
         ..Default::default()
     };
-    let t = Translator::load(common::TINY, &opts).unwrap();
+    let t = Translator::load(model, &opts).unwrap();
     let settings = golden["settings"].as_object().unwrap();
     assert!(
         settings.contains_key("ar") && settings.len() >= 5,
@@ -107,10 +117,7 @@ fn rust_matches_python_reference_on_tiny() {
             nonempty += usize::from(!g.text.is_empty());
         }
     }
-    assert!(
-        nonempty > 50,
-        "the tiny model must produce non-trivial output"
-    );
+    assert!(nonempty > 50, "{model} must produce non-trivial output");
 }
 
 #[test]
