@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-FP32=${PADIR_RUNS:-$HOME/.cache/padir/runs}/en-fr/fp32
+FP32=${FP32:-${PADIR_RUNS:-$HOME/.cache/padir/runs}/en-fr/fp32}  # a later round: its own run
 THREADS=${THREADS:-2}
 LIMIT=${LIMIT:-200}  # first N sentences of each set: a weak model's AR loops make full sets slow
 mkdir -p docs/eval
