@@ -3,7 +3,8 @@
 //!
 //! Per configuration: latency per sentence at batch 1 (p50, p90), throughput at batch B
 //! (sentences/s, target tokens/s), mean decoder passes, the share of outputs with an immediately
-//! repeated token, and BLEU / chrF when references are given. Once per run: model load time and the process's peak resident memory.
+//! repeated token, and BLEU / chrF when references are given. Once per run: model load time and
+//! the process's peak resident memory.
 
 use std::time::Instant;
 

@@ -134,13 +134,13 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
         pipe.log(stage, f"resumed from {ckpt_path} at {state}")
-    elif pipe.init_path(stage) is not None:
+    elif (init_dir := pipe.init_path(stage)) is not None:
         # Continue from a shipped model: its weights, a fresh optimizer and a new warm-up.
         # Hugging Face checkpoints carry no length head: that one starts fresh.
-        init = load_hf(pipe.init_path(stage)).state_dict()
+        init = load_hf(init_dir).state_dict()
         init = {k: v for k, v in init.items() if not k.startswith("length_head.")}
         missing, _ = model.load_state_dict(init, strict=False)
-        pipe.log(stage, f"initialised from {pipe.init_path(stage)}; fresh: {missing}")
+        pipe.log(stage, f"initialised from {init_dir}; fresh: {missing}")
     elif stage == "student":
         init = pipe.teacher_state_dict()
         missing, _ = model.load_state_dict(init, strict=False)
