@@ -1,5 +1,7 @@
 """int8 quantization yields a smaller, loadable model that still decodes."""
 
+import onnx
+
 from padir_export.quantize import quantize_dir
 from padir_export.reference import ReferenceTranslator
 
@@ -13,3 +15,20 @@ def test_int8_model_is_smaller_and_decodes(tiny_dir, tmp_path):
     out = ref.translate_nar(["Open the file", "Close all windows"])
     assert all(t.ids for t in out)
     assert all(t.ids for t in ref.translate_ar(["Open the file"]))
+
+
+def test_every_matmul_weight_is_quantized(tiny_dir, tmp_path):
+    # The tied output projection must become an int8 MatMul with a constant weight, not a
+    # dequantize + transpose of the embedding table on every pass.
+    manifest = quantize_dir(tiny_dir, tmp_path)
+    for graph in manifest["graphs"].values():
+        g = onnx.load(tmp_path / graph["file"]).graph
+        weights = {i.name for i in g.initializer}
+        dequantized = {
+            n.output[0] for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] in weights
+        }
+        for node in g.node:
+            if node.op_type == "Transpose":
+                assert node.input[0] not in weights | dequantized, (graph["file"], node.name)
+            if node.op_type == "MatMul":
+                assert not (set(node.input) & weights), (graph["file"], node.name)
