@@ -117,24 +117,35 @@ def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
     return assemble(pipe, corpus, shard_dir)
 
 
+def usable(src: np.ndarray, tgt: np.ndarray, max_target_len: int) -> bool:
+    """Whether a teacher output may be a student target: not empty, and finished with </s>
+    before the length limit. An unfinished output is almost always a loop of the teacher's
+    (the same words again and again); the student would learn to stutter and its length
+    predictor to guess the limit."""
+    return 0 < len(tgt) < length_limit(len(src), max_target_len)
+
+
 def assemble(pipe: Pipeline, corpus: TokenizedCorpus, shard_dir: Path) -> Path:
-    """Join the shards into one corpus; empty teacher outputs are left out."""
+    """Join the shards into one corpus of the usable teacher outputs."""
     srcs, tgts = [], []
+    dropped = 0
     for path in sorted(shard_dir.glob("shard-*.npz")):
         # Read each array once: every `z[name]` of an NpzFile loads the array anew, and a slice
         # of it keeps that whole copy alive (one per sentence: gigabytes).
         with np.load(path) as z:
             index, flat, off = z["index"], z["flat"], z["off"]
         for k, i in enumerate(index):
-            tgt = flat[off[k] : off[k + 1]]
-            if len(tgt):
-                srcs.append(corpus.src(int(i)))
+            src, tgt = corpus.src(int(i)), flat[off[k] : off[k + 1]]
+            if usable(src, tgt, pipe.model_cfg.max_target_len):
+                srcs.append(src)
                 tgts.append(tgt)
+            else:
+                dropped += 1
     flat_s, off_s = TokenizedCorpus._flatten(srcs)
     flat_t, off_t = TokenizedCorpus._flatten(tgts)
     out = pipe.runs / "distilled.npz"
     TokenizedCorpus(flat_s, off_s, flat_t, off_t).save(out)
-    pipe.log("distill", f"wrote {out}: {len(srcs)} pairs")
+    pipe.log("distill", f"wrote {out}: {len(srcs)} pairs ({dropped} empty or unfinished left out)")
     return out
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from padir_export.distill import translate_ids
+from padir_export.distill import length_limit, translate_ids, usable
 from padir_export.reference import ReferenceTranslator
 
 
@@ -24,3 +24,11 @@ def test_batched_ids_match_the_reference(tiny_dir):
     for g, w, s in zip(got, want, sources):
         limit = min(2 * len(s) + 10, 128)
         assert g == w.ids[:limit]
+
+
+def test_only_finished_teacher_outputs_become_targets():
+    src = np.arange(6)  # 5 tokens + </s>: the teacher may write up to 2 * 6 + 10 = 22 tokens
+    assert length_limit(len(src), 256) == 22
+    assert usable(src, np.arange(21), 256)
+    assert not usable(src, np.arange(22), 256)  # ran into the limit: no </s>
+    assert not usable(src, np.arange(0), 256)
