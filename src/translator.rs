@@ -123,9 +123,13 @@ impl Translator {
             )));
         }
         let sources = self.encode(texts)?;
-        let work: Vec<usize> = (0..texts.len())
+        // Batch sentences of similar length together (stable, so ties keep their order): a
+        // batch is as wide as its longest sentence, and the NAR decoder as wide as its longest
+        // target, so mixed lengths waste most of a batch on padding. Results go back in order.
+        let mut work: Vec<usize> = (0..texts.len())
             .filter(|&i| !sources[i].is_empty())
             .collect();
+        work.sort_by_key(|&i| sources[i].len());
         let mut out = vec![
             Translation {
                 text: String::new(),

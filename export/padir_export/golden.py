@@ -37,9 +37,11 @@ def make_golden(model_dir: Path, texts: list[str], batch_size: int = 8) -> dict:
     ref = ReferenceTranslator(model_dir)
     out = {"sources": texts, "batch_size": batch_size, "settings": {}}
 
-    # Batch the non-empty texts as the runtime does: with int8 graphs, whose activations are
-    # quantized with one scale per tensor, a sentence's result depends on its batch-mates.
+    # Batch the non-empty texts as the runtime does (sorted by token count, stable): with int8
+    # graphs, whose activations are quantized with one scale per tensor, a sentence's result
+    # depends on its batch-mates.
     work = [i for i, t in enumerate(texts) if t.strip()]
+    work.sort(key=lambda i: len(ref.tok.encode(texts[i]).ids))
 
     def run(fn, **options):
         res = [t.to_dict() for t in fn([""] * len(texts), **options)]
