@@ -204,7 +204,7 @@ class ReferenceTranslator:
                 break
             dec_ids, dec_mask = pad_rows([r["tokens"] + [EOS_ID] for r in active])
             sents = [r["sent"] for r in active]
-            tok, lp, _ = self.sessions["decoder"].run(
+            tok, lp = self.sessions["decoder"].run(
                 None,
                 {
                     "decoder_input_ids": dec_ids,
