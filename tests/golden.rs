@@ -160,6 +160,25 @@ fn results_do_not_depend_on_batch_size_or_threads() {
         .unwrap();
     let texts = |v: &[padir::Translation]| v.iter().map(|t| t.ids.clone()).collect::<Vec<_>>();
     assert_eq!(texts(&one), texts(&all));
+    // 8 copies in one batch: 480 length candidates of ~30 positions, more than one decoder run
+    // holds (MAX_DECODER_POSITIONS), so the passes run in slices of rows.
+    let many: Vec<String> = sources
+        .iter()
+        .cycle()
+        .take(8 * sources.len())
+        .cloned()
+        .collect();
+    let sliced = t
+        .translate(
+            &many,
+            &DecodeOptions {
+                batch_size: many.len(),
+                ..DecodeOptions::nar()
+            },
+        )
+        .unwrap();
+    let want: Vec<_> = texts(&one).into_iter().cycle().take(many.len()).collect();
+    assert_eq!(texts(&sliced), want);
 }
 
 #[test]

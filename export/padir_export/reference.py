@@ -37,6 +37,11 @@ from tokenizers import Tokenizer
 
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID
 
+# Most decoder positions (rows x width) per run of the NAR decoder graph; bigger passes run in
+# slices of rows, as in the Rust runtime (`src/model/onnx.rs`), which bounds the [rows, width,
+# vocab] logits the graph holds and gives int8 graphs the same batch-mates on both sides.
+MAX_DECODER_POSITIONS = 4096
+
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 
@@ -203,19 +208,27 @@ class ReferenceTranslator:
             if not active:
                 break
             dec_ids, dec_mask = pad_rows([r["tokens"] + [EOS_ID] for r in active])
-            sents = [r["sent"] for r in active]
-            tok, lp = self.sessions["decoder"].run(
-                None,
-                {
-                    "decoder_input_ids": dec_ids,
-                    "decoder_attention_mask": dec_mask,
-                    "encoder_hidden": hidden[sents],
-                    "encoder_attention_mask": src_mask[sents],
-                },
-            )
+            sents = np.asarray([r["sent"] for r in active])
+            tok, lp = self._decoder_pass(dec_ids, dec_mask, hidden[sents], src_mask[sents])
             for k, r in enumerate(active):
                 self._refine_row(r, tok[k], lp[k], t, iterations, acceptance, remask_stutter)
         return [self._best(rows, s) for s in range(len(texts))]
+
+    def _decoder_pass(self, ids, mask, hidden, src_mask) -> tuple[np.ndarray, np.ndarray]:
+        step = max(1, MAX_DECODER_POSITIONS // ids.shape[1])
+        parts = [
+            self.sessions["decoder"].run(
+                None,
+                {
+                    "decoder_input_ids": ids[a : a + step],
+                    "decoder_attention_mask": mask[a : a + step],
+                    "encoder_hidden": hidden[a : a + step],
+                    "encoder_attention_mask": src_mask[a : a + step],
+                },
+            )
+            for a in range(0, len(ids), step)
+        ]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     @staticmethod
     def _refine_row(r, tok, lp, t, iterations, acceptance, remask_stutter) -> None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from padir_export import reference
 from padir_export.reference import ReferenceTranslator, SplitMix64, random_init
 
 
@@ -47,3 +48,22 @@ def test_splitmix64_published_values():
     r = SplitMix64(1234567)
     assert [r.next(), r.next()] == [6457827717110365317, 3203168211198807973]
     assert all(4 <= t < 50 for t in random_init(3, 100, 50))
+
+
+def test_big_decoder_passes_run_in_slices(tiny_dir, golden, monkeypatch):
+    ref = ReferenceTranslator(tiny_dir)
+    texts = [t for t in golden["sources"] if t]
+    whole = [t.ids for t in ref.translate_nar(texts)]
+
+    class CountingSession:
+        def __init__(self, session):
+            self.session, self.runs = session, 0
+
+        def run(self, *args):
+            self.runs += 1
+            return self.session.run(*args)
+
+    ref.sessions["decoder"] = decoder = CountingSession(ref.sessions["decoder"])
+    monkeypatch.setattr(reference, "MAX_DECODER_POSITIONS", 64)
+    assert [t.ids for t in ref.translate_nar(texts)] == whole
+    assert decoder.runs > ref.manifest["decode"]["iterations"]  # several runs per pass

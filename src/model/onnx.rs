@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, Array3, Array5, ArrayD, Axis, Ix1, Ix2, Ix3, Ix5};
+use ndarray::{s, Array2, Array3, Array5, ArrayD, Axis, Ix1, Ix2, Ix3, Ix5};
 use ort::session::SessionOutputs;
 use ort::value::TensorRef;
 
@@ -11,6 +11,12 @@ use super::runtime::{open_graph, Graph};
 use crate::decode::{ArModel, LengthScores, NarModel, Predictions, SpecialTokens};
 use crate::error::{Error, Result};
 use crate::options::TranslatorOptions;
+
+/// Most decoder positions (rows x width) per run of the NAR decoder graph, which holds
+/// `[rows, width, vocab]` logits: 4096 x 8000 floats are 131 MB per tensor. Bigger passes (batch
+/// 32 x 3 length candidates x 256 positions would be 786 MB) run in slices of rows. The
+/// reference decoder slices the same way (`MAX_DECODER_POSITIONS` in `reference.py`).
+const MAX_DECODER_POSITIONS: usize = 4096;
 
 /// The sessions of one model directory (the weights; per-call state lives in the decode loops).
 pub struct OnnxModel {
@@ -116,6 +122,10 @@ fn output<T: ort::value::PrimitiveTensorElementType + Clone>(
     Ok(value.try_extract_array::<T>()?.to_owned())
 }
 
+fn stack_rows<T: Clone>(parts: Vec<ndarray::ArrayView2<'_, T>>) -> Result<Array2<T>> {
+    ndarray::concatenate(Axis(0), &parts).map_err(|e| Error::runtime(e.to_string()))
+}
+
 fn dims<T, D: ndarray::Dimension>(a: ArrayD<T>, name: &str) -> Result<ndarray::Array<T, D>> {
     a.into_dimensionality::<D>()
         .map_err(|_| Error::model(format!("output {name:?} has an unexpected rank")))
@@ -181,19 +191,34 @@ impl NarModel for OnnxModel {
         tokens: &Array2<i64>,
         mask: &Array2<i64>,
     ) -> Result<Predictions> {
-        let hidden = m.hidden.select(Axis(0), sentences);
-        let enc_mask = m.mask.select(Axis(0), sentences);
-        let inputs = vec![
-            ("decoder_input_ids", input(tokens)?),
-            ("decoder_attention_mask", input(mask)?),
-            ("encoder_hidden", input(&hidden)?),
-            ("encoder_attention_mask", input(&enc_mask)?),
-        ];
-        run(&self.decoder, inputs, |o| {
-            Ok(Predictions {
-                tokens: dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
-                logprobs: dims::<f32, Ix2>(output(o, "token_logprobs")?, "token_logprobs")?,
-            })
+        let rows_per_run = (MAX_DECODER_POSITIONS / tokens.ncols().max(1)).max(1);
+        let mut parts = Vec::new();
+        for start in (0..sentences.len()).step_by(rows_per_run) {
+            let end = (start + rows_per_run).min(sentences.len());
+            let rows = &sentences[start..end];
+            let hidden = m.hidden.select(Axis(0), rows);
+            let enc_mask = m.mask.select(Axis(0), rows);
+            let ids = tokens.slice(s![start..end, ..]).to_owned();
+            let dec_mask = mask.slice(s![start..end, ..]).to_owned();
+            let inputs = vec![
+                ("decoder_input_ids", input(&ids)?),
+                ("decoder_attention_mask", input(&dec_mask)?),
+                ("encoder_hidden", input(&hidden)?),
+                ("encoder_attention_mask", input(&enc_mask)?),
+            ];
+            parts.push(run(&self.decoder, inputs, |o| {
+                Ok(Predictions {
+                    tokens: dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
+                    logprobs: dims::<f32, Ix2>(output(o, "token_logprobs")?, "token_logprobs")?,
+                })
+            })?);
+        }
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
+        }
+        Ok(Predictions {
+            tokens: stack_rows(parts.iter().map(|p| p.tokens.view()).collect())?,
+            logprobs: stack_rows(parts.iter().map(|p| p.logprobs.view()).collect())?,
         })
     }
 }
