@@ -13,6 +13,7 @@ Writes `side_by_side.{md,json,png}` into --out: one table, and BLEU against sent
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -88,7 +89,10 @@ def ct2_worker(args) -> None:
 
 
 def convert(hf: Path, quant: str, cache: Path) -> Path:
-    out = cache / f"{hf.parent.name}-{quant}"
+    # Keyed by the weights, not the model's name: a retrained teacher must not meet the
+    # conversion of an older one.
+    digest = hashlib.sha256((hf / "model.safetensors").read_bytes()).hexdigest()[:16]
+    out = cache / f"{hf.parent.name}-{digest}-{quant}"
     if not (out / "model.bin").exists():
         subprocess.run(
             [
