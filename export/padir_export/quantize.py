@@ -20,8 +20,8 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from .export_model import sha256
 
 
-def fold_weight_transposes(model: onnx.ModelProto) -> int:
-    """Replace every Transpose of an initializer by a transposed copy of it; returns how many.
+def fold_weight_transposes(model: onnx.ModelProto) -> None:
+    """Replace every Transpose of an initializer by a transposed copy of it.
 
     The tied output projection reads the embedding table through a Transpose. Left in place,
     the quantizer sees a MatMul whose weight is computed, not constant: it quantizes only the
@@ -30,19 +30,17 @@ def fold_weight_transposes(model: onnx.ModelProto) -> int:
     int8 MatMul with prepacked weights, at the cost of a second copy of the table per graph.
     """
     weights = {init.name: init for init in model.graph.initializer}
-    kept, folded = [], 0
+    kept = []
     for node in model.graph.node:
         if node.op_type == "Transpose" and node.input[0] in weights:
             w = numpy_helper.to_array(weights[node.input[0]])
             perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
             t = np.ascontiguousarray(np.transpose(w, perm))
             model.graph.initializer.append(numpy_helper.from_array(t, node.output[0]))
-            folded += 1
         else:
             kept.append(node)
     del model.graph.node[:]
     model.graph.node.extend(kept)
-    return folded
 
 
 def quantize_dir(src: Path, out: Path) -> dict:
