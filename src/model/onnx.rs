@@ -131,14 +131,15 @@ fn dims<T, D: ndarray::Dimension>(a: ArrayD<T>, name: &str) -> Result<ndarray::A
         .map_err(|_| Error::model(format!("output {name:?} has an unexpected rank")))
 }
 
-fn input<
-    'a,
+/// Borrows an array (owned or a view, e.g. a slice of rows) as a graph input without copying.
+fn input<'a, T, D>(
+    a: impl ndarray::AsArray<'a, T, D>,
+) -> Result<ort::session::SessionInputValue<'a>>
+where
     T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static,
     D: ndarray::Dimension + 'static,
->(
-    a: &'a ndarray::Array<T, D>,
-) -> Result<ort::session::SessionInputValue<'a>> {
-    Ok(TensorRef::from_array_view(a.view())?.into())
+{
+    Ok(TensorRef::from_array_view(a.into())?.into())
 }
 
 impl NarModel for OnnxModel {
@@ -198,11 +199,16 @@ impl NarModel for OnnxModel {
             let rows = &sentences[start..end];
             let hidden = m.hidden.select(Axis(0), rows);
             let enc_mask = m.mask.select(Axis(0), rows);
-            let ids = tokens.slice(s![start..end, ..]).to_owned();
-            let dec_mask = mask.slice(s![start..end, ..]).to_owned();
+            // A range of rows of a standard-layout array is contiguous: passed without a copy.
             let inputs = vec![
-                ("decoder_input_ids", input(&ids)?),
-                ("decoder_attention_mask", input(&dec_mask)?),
+                (
+                    "decoder_input_ids",
+                    input(tokens.slice(s![start..end, ..]))?,
+                ),
+                (
+                    "decoder_attention_mask",
+                    input(mask.slice(s![start..end, ..]))?,
+                ),
                 ("encoder_hidden", input(&hidden)?),
                 ("encoder_attention_mask", input(&enc_mask)?),
             ];
