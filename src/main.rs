@@ -273,7 +273,16 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let result = match args.next().as_deref() {
+    let command = args.next();
+    let args: Vec<String> = args.collect();
+    // `padir translate --help` prints the usage too, as users of other CLIs expect.
+    let wants_help = args.iter().any(|a| a == "--help" || a == "-h");
+    let args = args.into_iter();
+    let result = match command.as_deref() {
+        Some("translate" | "bench") if wants_help => {
+            print!("{USAGE}");
+            Ok(())
+        }
         Some("translate") => parse_args(args).and_then(translate),
         Some("bench") => bench(args),
         Some("--version") | Some("-V") => {

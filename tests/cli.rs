@@ -85,6 +85,15 @@ fn errors_are_one_clear_line_and_nonzero() {
 }
 
 #[test]
+fn help_after_a_command_prints_the_usage() {
+    for command in ["translate", "bench"] {
+        let out = padir(&[command, "--help"], "");
+        assert_eq!(out.status.code(), Some(0), "{command} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--length-beam"));
+    }
+}
+
+#[test]
 fn invalid_utf8_input_is_reported_with_its_line() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_padir"))
         .args(["translate", "--model", common::TINY])
