@@ -74,7 +74,8 @@ pub struct NarOptions {
     pub top_lengths: Option<usize>,
     pub init: Option<Init>,
     pub acceptance: Option<Acceptance>,
-    /// Reject a token equal to its left neighbour (fixes "the the" stutter).
+    /// Reject a token equal to its left neighbour, in every pass and in the output (fixes the
+    /// "the the" stutter of parallel decoding).
     pub remask_stutter: Option<bool>,
     /// Seed of `random` initialisation.
     pub seed: Option<u64>,

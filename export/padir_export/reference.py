@@ -17,7 +17,8 @@ NAR (PaDIR refinement), for a batch of sentences:
    mask_predict, iteration t < T-1: the n = floor(L * (T-1-t) / T) lowest-confidence positions
    (ties: lower index first) become <mask>.
    A row whose tokens did not change in an iteration is finished (early exit).
-4. Output of a row: its tokens without those equal to their initial token; score = mean
+4. Output of a row: its tokens without those equal to their initial token and, with
+   remask_stutter, without those equal to the token kept before them; score = mean
    confidence over the L positions. Per sentence the best score wins (ties: first candidate);
    `iterations` = most decoder passes among its rows.
 
@@ -212,7 +213,7 @@ class ReferenceTranslator:
             tok, lp = self._decoder_pass(dec_ids, dec_mask, hidden[sents], src_mask[sents])
             for k, r in enumerate(active):
                 self._refine_row(r, tok[k], lp[k], t, iterations, acceptance, remask_stutter)
-        return [self._best(rows, s) for s in range(len(texts))]
+        return [self._best(rows, s, remask_stutter) for s in range(len(texts))]
 
     def _decoder_pass(self, ids, mask, hidden, src_mask) -> tuple[np.ndarray, np.ndarray]:
         step = max(1, MAX_DECODER_POSITIONS // ids.shape[1])
@@ -250,11 +251,14 @@ class ReferenceTranslator:
         r["done"] = new == old
         r["tokens"], r["conf"] = new, conf
 
-    def _best(self, rows, s) -> Translation:
+    def _best(self, rows, s, remask_stutter) -> Translation:
         cands = [r for r in rows if r["sent"] == s]
         scores = [mean(r["conf"]) for r in cands]
         best = cands[scores.index(max(scores))]
-        ids = [x for x, x0 in zip(best["tokens"], best["init"]) if x != x0]
+        ids: list[int] = []
+        for x, x0 in zip(best["tokens"], best["init"]):
+            if x != x0 and not (remask_stutter and ids and ids[-1] == x):
+                ids.append(x)
         return Translation(
             self._text(ids), ids, max(scores), best["L"], max(r["iters"] for r in cands)
         )

@@ -67,3 +67,12 @@ def test_big_decoder_passes_run_in_slices(tiny_dir, golden, monkeypatch):
     monkeypatch.setattr(reference, "MAX_DECODER_POSITIONS", 64)
     assert [t.ids for t in ref.translate_nar(texts)] == whole
     assert decoder.runs > ref.manifest["decode"]["iterations"]  # several runs per pass
+
+
+def test_remask_stutter_drops_a_repeat_left_in_the_output(tiny_dir):
+    # A row holding 60 60 80 (a stutter reverted to a token its changed neighbour now equals).
+    ref = ReferenceTranslator(tiny_dir)
+    row = {"sent": 0, "L": 3, "init": [3, 3, 3], "tokens": [60, 60, 80], "conf": [-1.0] * 3}
+    row["iters"] = 2
+    assert ref._best([row], 0, remask_stutter=False).ids == [60, 60, 80]
+    assert ref._best([row], 0, remask_stutter=True).ids == [60, 80]

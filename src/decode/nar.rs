@@ -97,7 +97,7 @@ pub fn decode_nar<M: NarModel>(
         }
     }
     Ok((0..sources.len())
-        .filter_map(|s| best_of(&rows, s))
+        .filter_map(|s| best_of(&rows, s, p.remask_stutter))
         .collect())
 }
 
@@ -161,7 +161,10 @@ fn refine_row(
 }
 
 /// The best-scoring candidate of sentence `s` (ties: the first), without leftover initial tokens.
-fn best_of(rows: &[Row], s: usize) -> Option<Hypothesis> {
+/// With `remask_stutter`, a token equal to the token kept before it is dropped too: dropping a
+/// leftover `<mask>` between two equal tokens, or reverting a stutter to a token its (changed)
+/// left neighbour now equals, can leave a repeat that the rule exists to reject.
+fn best_of(rows: &[Row], s: usize, remask_stutter: bool) -> Option<Hypothesis> {
     let mut best: Option<(&Row, f64)> = None;
     let mut iterations = 0;
     for row in rows.iter().filter(|r| r.sentence == s) {
@@ -172,13 +175,12 @@ fn best_of(rows: &[Row], s: usize) -> Option<Hypothesis> {
         }
     }
     let (row, score) = best?;
-    let tokens = row
-        .tokens
-        .iter()
-        .zip(&row.init)
-        .filter(|(t, t0)| t != t0)
-        .map(|(&t, _)| t)
-        .collect();
+    let mut tokens: Vec<i64> = Vec::with_capacity(row.tokens.len());
+    for (&t, &t0) in row.tokens.iter().zip(&row.init) {
+        if t != t0 && !(remask_stutter && tokens.last() == Some(&t)) {
+            tokens.push(t);
+        }
+    }
     Some(Hypothesis {
         tokens,
         score: score as f32,
@@ -398,6 +400,24 @@ mod tests {
         // Position 1 repeats position 0, so it keeps its <mask> and is dropped from the output.
         assert_eq!(out[0].tokens, vec![50, 62, 63]);
         assert_eq!(out[0].length, 4);
+    }
+
+    #[test]
+    fn a_repeat_left_after_reverting_a_stutter_is_dropped_from_the_output() {
+        // Pass 1 gives 50 60 70. Pass 2 predicts 60 60 80: position 0 becomes 60, position 1
+        // repeats it and is reverted to its old token -- also 60. The row holds 60 60 80.
+        let model = || {
+            FakeModel::new(vec![peak(3)])
+                .pass(|_, i, _| ([50, 60, 70][i], -1.0))
+                .pass(|_, i, _| ([60, 60, 80][i], -1.0))
+        };
+        let mut p = params(2, 1);
+        let out = decode_nar(&model(), &[vec![5, 1]], &p).unwrap();
+        assert_eq!(out[0].tokens, vec![60, 60, 80]);
+        p.remask_stutter = true;
+        let out = decode_nar(&model(), &[vec![5, 1]], &p).unwrap();
+        assert_eq!(out[0].tokens, vec![60, 80]);
+        assert_eq!(out[0].length, 3);
     }
 
     #[test]
