@@ -272,14 +272,13 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let command = args.next();
-    let args: Vec<String> = args.collect();
-    // `padir translate --help` prints the usage too, as users of other CLIs expect.
-    let wants_help = args.iter().any(|a| a == "--help" || a == "-h");
-    let args = args.into_iter();
-    let result = match command.as_deref() {
-        Some("translate" | "bench") if wants_help => {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--help` anywhere (`padir translate --help` too, as users of other CLIs expect) or `help`.
+    let wants_help = args.iter().any(|a| a == "--help" || a == "-h")
+        || args.first().is_some_and(|a| a == "help");
+    let mut args = args.into_iter();
+    let result = match args.next().as_deref() {
+        _ if wants_help => {
             print!("{USAGE}");
             Ok(())
         }
@@ -287,10 +286,6 @@ fn main() -> ExitCode {
         Some("bench") => bench(args),
         Some("--version") | Some("-V") => {
             println!("padir {}", padir::VERSION);
-            Ok(())
-        }
-        Some("--help") | Some("-h") | Some("help") => {
-            print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(Error::InvalidArgument(format!("unknown command {other:?}"))),
