@@ -40,7 +40,7 @@ from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID
 
 # Most decoder positions (rows x width) per run of the NAR decoder graph; bigger passes run in
 # slices of rows, as in the Rust runtime (`src/model/onnx.rs`), which bounds the [rows, width,
-# vocab] logits the graph holds and gives int8 graphs the same batch-mates on both sides.
+# vocab] logits the graph holds; the same slices on both sides keep the goldens exact.
 MAX_DECODER_POSITIONS = 4096
 
 MASK64 = (1 << 64) - 1

@@ -1,6 +1,8 @@
 """int8 quantization yields a smaller, loadable model that still decodes."""
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 
 from padir_export.quantize import quantize_dir
 from padir_export.reference import ReferenceTranslator
@@ -32,3 +34,20 @@ def test_every_matmul_weight_is_quantized(tiny_dir, tmp_path):
                 assert node.input[0] not in weights | dequantized, (graph["file"], node.name)
             if node.op_type == "MatMul":
                 assert not (set(node.input) & weights), (graph["file"], node.name)
+
+
+def test_a_sentence_does_not_depend_on_its_batch_mates(tiny_dir, tmp_path):
+    # Activations are quantized per token: another sentence in the batch must not change a
+    # sentence's encoding, as it does with one scale per tensor (every value moves).
+    quantize_dir(tiny_dir, tmp_path)
+    enc = ort.InferenceSession(tmp_path / "encoder.onnx", providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    alone_ids = rng.integers(5, 200, size=(1, 12))
+    mate_ids = rng.integers(5, 200, size=(1, 12))
+
+    def run(ids):
+        return enc.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+
+    alone = run(alone_ids)
+    batched = run(np.concatenate([alone_ids, mate_ids]))
+    np.testing.assert_allclose(batched[:1], alone, rtol=0, atol=1e-5)
