@@ -42,7 +42,8 @@ fn rust_matches_python_reference_on_en_fr() {
     check_golden(common::EN_FR);
 }
 
-fn check_golden(model: &str) {
+/// `<model>/golden.json` and its source sentences.
+fn load_golden(model: &str) -> (Value, Vec<String>) {
     let golden: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{model}/golden.json")).unwrap())
             .unwrap();
@@ -52,6 +53,11 @@ fn check_golden(model: &str) {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect();
+    (golden, sources)
+}
+
+fn check_golden(model: &str) {
+    let (golden, sources) = load_golden(model);
     let batch_size = golden["batch_size"].as_u64().unwrap() as usize;
     let opts = TranslatorOptions {
         intra_threads: 1,
@@ -133,15 +139,7 @@ fn results_do_not_depend_on_batch_size_on_en_fr() {
 }
 
 fn assert_batch_independent(model: &str) {
-    let golden: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{model}/golden.json")).unwrap())
-            .unwrap();
-    let sources: Vec<String> = golden["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect();
+    let (_, sources) = load_golden(model);
     let t = Translator::load(
         model,
         &TranslatorOptions {

@@ -106,13 +106,14 @@ def quantize_dir(src: Path, out: Path) -> dict:
             # MatMul weights, and the embedding tables behind Gather: each graph carries its
             # own copy of the (vocab x d_model) embedding, which in fp32 alone would put the
             # demo model over its size budget.
+            quantized = Path(tmp) / "quantized.onnx"
             quantize_dynamic(
                 plain,
-                target,
+                quantized,
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul", "Gather"],
             )
-        model = onnx.load(target)
+            model = onnx.load(quantized)
         quantize_activations_per_row(model)
         onnx.save(model, target)
         entry["sha256"] = sha256(target)
