@@ -5,7 +5,10 @@ become the PaDIR student's targets (the standard recipe for non-autoregressive s
     python -m padir_export.distill --config export/configs/en-fr.json
 
 The teacher runs greedily through its exported ONNX graphs (KV cache, ONNX Runtime), in batches
-of similar source lengths. Resumable: the corpus is cut into shards saved as
+of similar source lengths. With `distill.min_length_ratio` set, a teacher output shorter than that
+share of the human reference (in tokens), or unfinished, is replaced by the reference: a small
+teacher leaves out parts of sentences, and a student learning those outputs learns to predict
+short lengths. Resumable: the corpus is cut into shards saved as
 `<runs>/distill/shard-NNNNN.npz`; a rerun skips finished shards. The result,
 `<runs>/distilled.npz` (original sources, teacher targets), is what the student stage reads.
 """
@@ -125,28 +128,54 @@ def usable(src: np.ndarray, tgt: np.ndarray, max_target_len: int) -> bool:
     return 0 < len(tgt) < length_limit(len(src), max_target_len)
 
 
+def student_target(
+    src: np.ndarray,
+    out: np.ndarray,
+    ref: np.ndarray,
+    max_target_len: int,
+    min_length_ratio: float | None,
+) -> np.ndarray | None:
+    """The student's target for one training pair, or None to leave the pair out.
+
+    The teacher's output `out` if it is usable and (with `min_length_ratio`) at least that share
+    of the human reference's length; otherwise the reference itself when `min_length_ratio` is
+    set (the teacher dropped part of the sentence, or looped), else None."""
+    if usable(src, out, max_target_len) and (
+        min_length_ratio is None or len(out) >= min_length_ratio * len(ref)
+    ):
+        return out
+    return ref if min_length_ratio is not None else None
+
+
 def assemble(pipe: Pipeline, corpus: TokenizedCorpus, shard_dir: Path) -> Path:
-    """Join the shards into one corpus of the usable teacher outputs."""
+    """Join the shards into one corpus of student targets (see `student_target`)."""
+    ratio = pipe.cfg.get("distill", {}).get("min_length_ratio")
     srcs, tgts = [], []
-    dropped = 0
+    dropped = replaced = 0
     for path in sorted(shard_dir.glob("shard-*.npz")):
         # Read each array once: every `z[name]` of an NpzFile loads the array anew, and a slice
         # of it keeps that whole copy alive (one per sentence: gigabytes).
         with np.load(path) as z:
             index, flat, off = z["index"], z["flat"], z["off"]
         for k, i in enumerate(index):
-            src, tgt = corpus.src(int(i)), flat[off[k] : off[k + 1]]
-            if usable(src, tgt, pipe.model_cfg.max_target_len):
-                srcs.append(src)
-                tgts.append(tgt)
-            else:
+            src, out, ref = corpus.src(int(i)), flat[off[k] : off[k + 1]], corpus.tgt(int(i))
+            tgt = student_target(src, out, ref, pipe.model_cfg.max_target_len, ratio)
+            if tgt is None:
                 dropped += 1
+                continue
+            replaced += tgt is ref
+            srcs.append(src)
+            tgts.append(tgt)
     flat_s, off_s = TokenizedCorpus._flatten(srcs)
     flat_t, off_t = TokenizedCorpus._flatten(tgts)
-    out = pipe.runs / "distilled.npz"
-    TokenizedCorpus(flat_s, off_s, flat_t, off_t).save(out)
-    pipe.log("distill", f"wrote {out}: {len(srcs)} pairs ({dropped} empty or unfinished left out)")
-    return out
+    out_path = pipe.runs / "distilled.npz"
+    TokenizedCorpus(flat_s, off_s, flat_t, off_t).save(out_path)
+    pipe.log(
+        "distill",
+        f"wrote {out_path}: {len(srcs)} pairs ({dropped} empty or unfinished left out, "
+        f"{replaced} teacher outputs replaced by the reference)",
+    )
+    return out_path
 
 
 def main() -> None:

@@ -1,11 +1,13 @@
-"""How long the targets are against their sources: human references vs the teacher's outputs.
+"""How long the targets are against their sources: human references vs the student's targets.
 
     .venv/bin/python -m padir_export.length_stats --config export/configs/en-fr.json
 
-Reads `train.npz` (human translations) and `distilled.npz` (the teacher's) from the run
-directory and prints, overall and per source-length bucket (in tokens), target/source tokens
-and the share of targets at least 20 tokens shorter than their source. A teacher that leaves
-out parts of long sentences shows here, and its student's length predictor learns it.
+Reads `train.npz` (human translations) and `distilled.npz` (the student's targets: the
+teacher's outputs, some replaced by the reference, see `distill.py`; `--targets` reads another
+file of the run directory) and prints, overall and per source-length bucket (in tokens),
+target/source tokens and the share of targets at least 20 tokens shorter than their source. A
+teacher that leaves out parts of long sentences shows here, and its student's length predictor
+learns it.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ BUCKETS = [
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", required=True)
-    pipe = Pipeline(ap.parse_args().config)
+    ap.add_argument("--targets", default="distilled.npz", help="student targets in the run dir")
+    args = ap.parse_args()
+    pipe = Pipeline(args.config)
     print("| targets | source tokens | pairs | target/source tokens | 20+ tokens shorter |")
     print("|---|---|---:|---:|---:|")
-    for name, file in [("human", "train.npz"), ("teacher", "distilled.npz")]:
+    for name, file in [("human", "train.npz"), ("student", args.targets)]:
         corpus = TokenizedCorpus.load(pipe.runs / file)
         src, tgt = corpus.src_lens(), corpus.tgt_lens()
         for label, lo, hi in BUCKETS:

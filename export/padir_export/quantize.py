@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from .export_model import sha256
@@ -52,15 +52,19 @@ def quantize_activations_per_row(model: onnx.ModelProto) -> int:
     sentences translated differently at batch 1 and batch 32). Each DynamicQuantizeLinear is
     replaced by a symmetric per-row quantizer with the same three outputs (uint8 values, scale,
     zero point 128): the scale becomes [..., 1] and broadcasts through the quantizer's
-    `scale_a * scale_w` products unchanged. This is what CTranslate2's int8 GEMM does; it costs a
-    few element-wise ops per quantized input. Returns the number of quantizers replaced.
+    `scale_a * scale_w` products unchanged. This is what CTranslate2's int8 GEMM does.
+
+    The rows are flattened to [rows, features] so that one per-axis QuantizeLinear (scale and
+    zero point per row) does the dividing, rounding, shifting and saturating in a single pass
+    over the tensor; written as Div, Round, Add and Cast it made 4 passes and cost a quarter
+    of the batch-32 throughput. Returns the number of quantizers replaced.
     """
     g = model.graph
     consts = {
         "rowq_axes": np.array([-1], np.int64),
+        "rowq_flat": np.array([-1], np.int64),
         "rowq_tiny": np.array(1e-12, np.float32),
         "rowq_127": np.array(127.0, np.float32),
-        "rowq_128": np.array(128.0, np.float32),
         "rowq_zero_point": np.array(128, np.uint8),
     }
     nodes, replaced = [], 0
@@ -75,11 +79,17 @@ def quantize_activations_per_row(model: onnx.ModelProto) -> int:
             # An all-zero row (padding) keeps a positive scale: its values quantize to 0.
             helper.make_node("Max", [p + "_absmax", "rowq_tiny"], [p + "_range"]),
             helper.make_node("Div", [p + "_range", "rowq_127"], [scale]),
-            helper.make_node("Div", [x, scale], [p + "_scaled"]),
-            helper.make_node("Round", [p + "_scaled"], [p + "_rounded"]),
-            # |rounded| <= 127, so rounded + 128 lies in [1, 255]: no clipping needed.
-            helper.make_node("Add", [p + "_rounded", "rowq_128"], [p + "_shifted"]),
-            helper.make_node("Cast", [p + "_shifted"], [q], to=TensorProto.UINT8),
+            # [..., features] -> [rows, features], with a [rows] scale and zero point
+            helper.make_node("Flatten", [x], [p + "_x2d"], axis=-1),
+            helper.make_node("Reshape", [scale, "rowq_flat"], [p + "_scale1d"]),
+            helper.make_node("Shape", [p + "_scale1d"], [p + "_rows"]),
+            helper.make_node("Expand", ["rowq_zero_point", p + "_rows"], [p + "_zp1d"]),
+            # |x / scale| <= 127, so round(x / scale) + 128 lies in [1, 255]
+            helper.make_node(
+                "QuantizeLinear", [p + "_x2d", p + "_scale1d", p + "_zp1d"], [p + "_q2d"], axis=0
+            ),
+            helper.make_node("Shape", [x], [p + "_shape"]),
+            helper.make_node("Reshape", [p + "_q2d", p + "_shape"], [q]),
             helper.make_node("Identity", ["rowq_zero_point"], [zero_point]),
         ]
         replaced += 1

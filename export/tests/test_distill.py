@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from padir_export.distill import length_limit, translate_ids, usable
+from padir_export.distill import length_limit, student_target, translate_ids, usable
 from padir_export.reference import ReferenceTranslator
 
 
@@ -32,3 +32,14 @@ def test_only_finished_teacher_outputs_become_targets():
     assert usable(src, np.arange(21), 256)
     assert not usable(src, np.arange(22), 256)  # ran into the limit: no </s>
     assert not usable(src, np.arange(0), 256)
+
+
+def test_short_or_unfinished_teacher_outputs_give_way_to_the_reference():
+    src, ref = np.arange(6), np.arange(10)
+    full, short, looped = np.arange(8), np.arange(6), np.arange(22)
+    assert student_target(src, full, ref, 256, 0.7) is full  # 8 >= 0.7 * 10
+    assert student_target(src, short, ref, 256, 0.7) is ref  # 6 < 7: part left out
+    assert student_target(src, looped, ref, 256, 0.7) is ref
+    # without a ratio: every finished output is kept, unfinished ones are left out
+    assert student_target(src, short, ref, 256, None) is short
+    assert student_target(src, looped, ref, 256, None) is None
