@@ -9,8 +9,9 @@ of similar source lengths. With `distill.min_length_ratio` set, a teacher output
 share of the human reference (in tokens), or unfinished, is replaced by the reference: a small
 teacher leaves out parts of sentences, and a student learning those outputs learns to predict
 short lengths. Resumable: the corpus is cut into shards saved as
-`<runs>/distill/shard-NNNNN.npz`; a rerun skips finished shards. The result,
-`<runs>/distilled.npz` (original sources, teacher targets), is what the student stage reads.
+`<runs>/distill/shard-NNNNN.npz`; a rerun skips finished shards and only re-assembles (in
+seconds: the way to apply a new `min_length_ratio`). The result, `<runs>/distilled.npz`
+(original sources, student targets), is what the student stage reads.
 """
 
 from __future__ import annotations
