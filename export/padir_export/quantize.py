@@ -56,8 +56,10 @@ def quantize_activations_per_row(model: onnx.ModelProto) -> int:
 
     The rows are flattened to [rows, features] so that one per-axis QuantizeLinear (scale and
     zero point per row) does the dividing, rounding, shifting and saturating in a single pass
-    over the tensor; written as Div, Round, Add and Cast it made 4 passes and cost a quarter
-    of the batch-32 throughput. Returns the number of quantizers replaced.
+    over the tensor (written as Div, Round, Add and Cast it made 4). Same outputs; with 2
+    threads PaDIR's wide passes gain 10-20% throughput, while at one thread and batch 1 the
+    extra reshaping operators cost more than the pass saves (docs/BENCHMARKS.md). Returns the
+    number of quantizers replaced.
     """
     g = model.graph
     consts = {
