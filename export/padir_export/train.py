@@ -204,8 +204,8 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                 pipe.log(
                     stage,
                     f"epoch {state['epoch']} batch {state['batch']}/{len(batches)} "
-                    f"step {state['step']} tok_loss {float(tok_loss):.3f} "
-                    f"len_loss {float(len_loss):.3f} lr {lr_at(state['step'], tc):.2e} "
+                    f"step {state['step']} tok_loss {tok_loss.item():.3f} "
+                    f"len_loss {len_loss.item():.3f} lr {lr_at(state['step'], tc):.2e} "
                     f"tgt_tok/s {tokens_since / dt:.0f}",
                 )
                 t_log, tokens_since = time.time(), 0
