@@ -66,7 +66,13 @@ pub struct padir_options {
     pub spinning: i32,
     /// 1 = skip checking the model files' sha256 at load; 0 = check them.
     pub skip_checksums: i32,
+    /// 1 = allow `intra_threads` above the machine's cores (at most 256); 0 = refuse them.
+    pub force_threads: i32,
 }
+
+/// Most texts one `padir_translate` call takes (larger counts are refused before anything is
+/// allocated; translate in several calls).
+pub const PADIR_MAX_TEXTS: usize = 1 << 20;
 
 /// How one `padir_translate` call decodes. Get the defaults from
 /// `padir_default_decode_options()`; a zero field means "the model's default".
@@ -175,6 +181,7 @@ fn translator_options(o: &padir_options) -> Result<TranslatorOptions, Error> {
     };
     Ok(TranslatorOptions {
         intra_threads: count(o.intra_threads, "intra_threads")?.unwrap_or(0),
+        force_threads: o.force_threads != 0,
         execution_provider: provider,
         allow_fallback: o.allow_fallback != 0,
         spinning: o.spinning != 0,
@@ -217,6 +224,7 @@ pub extern "C" fn padir_default_options() -> padir_options {
         allow_fallback: 0,
         spinning: 0,
         skip_checksums: 0,
+        force_threads: 0,
     }
 }
 
@@ -261,7 +269,7 @@ pub unsafe extern "C" fn padir_translator_new(
     })
 }
 
-/// Translate `n` UTF-8 texts. `options` may be NULL (defaults); `texts` may be NULL when n is 0.
+/// Translate `n` UTF-8 texts (`n` at most `PADIR_MAX_TEXTS`). `options` may be NULL (defaults); `texts` may be NULL when n is 0.
 /// On success `*out` receives the results (same order), freed with `padir_result_free`; on
 /// failure `*out` is set to NULL and no result is allocated. Safe to call from several threads
 /// with the same translator.
@@ -283,6 +291,11 @@ pub unsafe extern "C" fn padir_translate(
             .ok_or_else(|| invalid("translator is NULL"))?;
         if texts.is_null() && n > 0 {
             return Err(invalid("texts is NULL"));
+        }
+        if n > PADIR_MAX_TEXTS {
+            return Err(invalid(format!(
+                "{n} texts in one call; at most {PADIR_MAX_TEXTS} (PADIR_MAX_TEXTS)"
+            )));
         }
         let mut inputs = Vec::with_capacity(n);
         for i in 0..n {

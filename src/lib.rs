@@ -30,7 +30,9 @@ mod translator;
 
 pub use decode::{Acceptance, Init};
 pub use error::{Error, Result};
-pub use options::{DecodeOptions, ExecutionProvider, Mode, NarOptions, TranslatorOptions};
+pub use options::{
+    DecodeOptions, ExecutionProvider, Mode, NarOptions, TranslatorOptions, MAX_FORCED_THREADS,
+};
 pub use translator::{Translation, Translator};
 
 /// The crate version, as reported by the CLI and the C ABI.

@@ -25,7 +25,8 @@ translate options:
   --seed N                seed of random initialisation
   --max-length N          most target tokens per sentence
   --batch-size B          sentences per batch (default 32)
-  --threads N             ONNX Runtime intra-op threads (default: one per core)
+  --threads N             ONNX Runtime intra-op threads (default: one per core; at most
+                          the machine's cores unless --force-threads, never above 256)
   --provider cpu|cuda|coreml  execution provider (default cpu)
   --allow-fallback        use the CPU if the provider fails instead of stopping
   --input FILE            read from FILE instead of stdin
@@ -108,6 +109,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
             "--max-length" => decode.max_length = Some(value(&flag, it.next())?),
             "--batch-size" => decode.batch_size = value(&flag, it.next())?,
             "--threads" => translator.intra_threads = value(&flag, it.next())?,
+            "--force-threads" => translator.force_threads = true,
             "--provider" => {
                 translator.execution_provider = value::<String>(&flag, it.next())?.parse()?
             }
@@ -128,56 +130,197 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
     })
 }
 
-/// Input lines without their line ends; invalid UTF-8 is an error naming the line.
-fn read_lines(input: &Option<String>) -> Result<Vec<String>, Error> {
-    let reader: Box<dyn BufRead> = match input {
+/// Longest input line read (longer ones are reported and skipped, never held in memory).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// One line of input: its text, or why it cannot be translated.
+type Line = Result<String, String>;
+
+/// Read `reader` line by line (without line ends), calling `each` per line. A line that is not
+/// valid UTF-8 or longer than `MAX_LINE_BYTES` comes as `Err(why)`, and reading goes on; only a
+/// failing read stops it.
+fn read_lines_with(
+    mut reader: impl BufRead,
+    mut each: impl FnMut(Line) -> bool,
+) -> Result<(), Error> {
+    let read_err = |e: std::io::Error| Error::InvalidArgument(format!("cannot read input: {e}"));
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        // Read to the end of the line, keeping at most MAX_LINE_BYTES + 1 of it.
+        let mut too_long = false;
+        let mut ended = false;
+        loop {
+            let buf = reader.fill_buf().map_err(read_err)?;
+            if buf.is_empty() {
+                break;
+            }
+            let (take, newline) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, true),
+                None => (buf.len(), false),
+            };
+            if bytes.len() + take > MAX_LINE_BYTES {
+                too_long = true;
+            } else {
+                bytes.extend_from_slice(&buf[..take]);
+            }
+            reader.consume(take + usize::from(newline));
+            if newline {
+                ended = true;
+                break;
+            }
+        }
+        if !ended && bytes.is_empty() && !too_long {
+            return Ok(()); // end of input
+        }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let line = if too_long {
+            Err(format!("is longer than {MAX_LINE_BYTES} bytes"))
+        } else {
+            String::from_utf8(std::mem::take(&mut bytes))
+                .map_err(|_| "is not valid UTF-8".to_string())
+        };
+        if !each(line) || !ended {
+            return Ok(());
+        }
+    }
+}
+
+fn open_input(input: &Option<String>) -> Result<Box<dyn BufRead + Send>, Error> {
+    Ok(match input {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path)
                 .map_err(|e| Error::InvalidArgument(format!("cannot open {path}: {e}")))?,
         )),
-        None => Box::new(std::io::stdin().lock()),
-    };
-    let mut lines = Vec::new();
-    for (n, line) in reader.split(b'\n').enumerate() {
-        let mut bytes =
-            line.map_err(|e| Error::InvalidArgument(format!("cannot read input: {e}")))?;
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::InvalidArgument(format!("input line {} is not valid UTF-8", n + 1))
-        })?;
-        lines.push(text);
-    }
-    Ok(lines)
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    })
 }
 
+/// Every input line (for `padir bench`, which needs them all first); a bad line is an error.
+fn read_all_lines(input: &Option<String>) -> Result<Vec<String>, Error> {
+    let mut lines = Vec::new();
+    let mut bad = None;
+    read_lines_with(open_input(input)?, |line| match line {
+        Ok(text) => {
+            lines.push(text);
+            true
+        }
+        Err(why) => {
+            bad = Some(format!("input line {} {why}", lines.len() + 1));
+            false
+        }
+    })?;
+    match bad {
+        Some(msg) => Err(Error::InvalidArgument(msg)),
+        None => Ok(lines),
+    }
+}
+
+/// Standard output as a file, so that a write to a closed descriptor is an error (Rust's
+/// `stdout()` silently discards writes when descriptor 1 is closed: `padir translate >&-`
+/// would succeed having written nothing).
+#[cfg(unix)]
+fn stdout_file() -> std::mem::ManuallyDrop<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: descriptor 1 is only used through this handle here, and ManuallyDrop never closes it.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) })
+}
+
+/// Whether standard output was closed when padir started. Rust's runtime reopens a closed
+/// descriptor 1 on /dev/null (read-write) before `main`, so writes then "succeed"; a shell's
+/// `> /dev/null` opens it write-only. Linux only (/proc), elsewhere assumed open.
+fn stdout_was_closed() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(out), Ok(null)) = (stdout_file().metadata(), std::fs::metadata("/dev/null")) else {
+            return false;
+        };
+        let read_write = std::fs::read_to_string("/proc/self/fdinfo/1")
+            .ok()
+            .and_then(|info| {
+                let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+                u32::from_str_radix(flags.trim(), 8).ok()
+            })
+            .is_some_and(|flags| flags & 0o3 == 0o2); // O_ACCMODE == O_RDWR
+        out.rdev() == null.rdev() && out.dev() == null.dev() && read_write
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// How long a batch waits for more lines after its first (streaming input: translate what has
+/// arrived, do not wait for the end of the input).
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
 fn translate(args: Args) -> Result<(), Error> {
-    let lines = read_lines(&args.input)?;
+    if stdout_was_closed() {
+        return Err(Error::Runtime(
+            "cannot write output: standard output is closed".into(),
+        ));
+    }
+    let reader = open_input(&args.input)?;
     let translator = Translator::load(&args.model, &args.translator)?;
+    let batch_size = args.decode.batch_size.max(1);
+    // Lines are read on their own thread and translated as they arrive, batch by batch.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Line>(4 * batch_size);
+    let reading = std::thread::spawn(move || read_lines_with(reader, |line| tx.send(line).is_ok()));
+    #[cfg(unix)]
+    let stdout = stdout_file();
+    #[cfg(unix)]
+    let mut out = BufWriter::new(&*stdout);
+    #[cfg(not(unix))]
     let mut out = BufWriter::new(std::io::stdout().lock());
     let write_err = |e: std::io::Error| Error::Runtime(format!("cannot write output: {e}"));
-    let mut skipped = 0;
-    // Translate batch by batch so output appears as it is ready. A line longer than the model
-    // reads gives an empty output line (and a message), so one bad line loses nothing else.
-    for (c, chunk) in lines.chunks(args.decode.batch_size.max(1)).enumerate() {
-        let mut texts: Vec<&str> = Vec::with_capacity(chunk.len());
-        for (k, line) in chunk.iter().enumerate() {
-            if let Err(e) = translator.check_source(line) {
-                let number = c * args.decode.batch_size.max(1) + k + 1;
-                eprintln!("padir: line {number} {}; left untranslated", e.message());
-                skipped += 1;
-                texts.push("");
-            } else {
-                texts.push(line);
+    let (mut number, mut skipped) = (0usize, 0usize);
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let deadline = std::time::Instant::now() + BATCH_WAIT;
+        while batch.len() < batch_size {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => batch.push(line),
+                Err(_) => break,
             }
         }
-        for t in translator.translate(&texts, &args.decode)? {
+        // A line the model cannot read gives an empty output line and a message naming it;
+        // the other lines are still translated.
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        let mut texts: Vec<&str> = Vec::with_capacity(batch.len());
+        for line in &batch {
+            number += 1;
+            let why = match line {
+                Ok(text) => translator
+                    .check_source(text)
+                    .err()
+                    .map(|e| e.message().to_string()),
+                Err(why) => Some(why.clone()),
+            };
+            if let Some(why) = &why {
+                eprintln!("padir: line {number} {why}; left untranslated");
+                skipped += 1;
+            }
+            texts.push(match (line, &why) {
+                (Ok(text), None) => text,
+                _ => "",
+            });
+            errors.push(why);
+        }
+        for (t, why) in translator
+            .translate(&texts, &args.decode)?
+            .into_iter()
+            .zip(&errors)
+        {
             if args.json {
-                let obj = serde_json::json!({
+                let mut obj = serde_json::json!({
                     "text": t.text, "ids": t.ids, "score": t.score,
                     "length": t.length, "iterations": t.iterations,
                 });
+                if let Some(why) = why {
+                    obj["error"] = serde_json::Value::String(why.clone());
+                }
                 writeln!(out, "{obj}").map_err(write_err)?;
             } else {
                 writeln!(out, "{}", t.text).map_err(write_err)?;
@@ -185,9 +328,12 @@ fn translate(args: Args) -> Result<(), Error> {
         }
         out.flush().map_err(write_err)?;
     }
+    reading
+        .join()
+        .map_err(|_| Error::Runtime("the input reader panicked".into()))??;
     if skipped > 0 {
         return Err(Error::InvalidArgument(format!(
-            "{skipped} line(s) were too long to translate (split them into sentences)"
+            "{skipped} line(s) were left untranslated (see the messages above)"
         )));
     }
     Ok(())
@@ -211,7 +357,7 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
     let model = model.ok_or_else(|| Error::InvalidArgument("--model DIR is required".into()))?;
     let input =
         input.ok_or_else(|| Error::InvalidArgument("--input FILE.tsv is required".into()))?;
-    let lines: Vec<String> = read_lines(&Some(input))?
+    let lines: Vec<String> = read_all_lines(&Some(input))?
         .into_iter()
         .filter(|l| !l.trim().is_empty())
         .take(limit)
@@ -271,8 +417,24 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The arguments as UTF-8 (an argument that is not is an error naming it, not a panic).
+fn utf8_args() -> Result<Vec<String>, Error> {
+    std::env::args_os()
+        .skip(1)
+        .enumerate()
+        .map(|(i, a)| {
+            a.into_string().map_err(|a| {
+                Error::InvalidArgument(format!("argument {} ({a:?}) is not valid UTF-8", i + 1))
+            })
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args() {
+        Ok(args) => args,
+        Err(e) => return report(e),
+    };
     // `--help` anywhere (`padir translate --help` too, as users of other CLIs expect) or `help`.
     let wants_help = args.iter().any(|a| a == "--help" || a == "-h")
         || args.first().is_some_and(|a| a == "help");
@@ -293,14 +455,16 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("padir: {e}");
-            if matches!(e, Error::InvalidArgument(_)) {
-                eprintln!("run `padir --help` for usage");
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(e) => report(e),
+    }
+}
+
+fn report(e: Error) -> ExitCode {
+    eprintln!("padir: {e}");
+    if matches!(e, Error::InvalidArgument(_)) {
+        eprintln!("run `padir --help` for usage");
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -37,11 +37,24 @@ impl std::str::FromStr for ExecutionProvider {
     }
 }
 
+/// Most intra-op threads a translator may start even when forced: each is an OS thread with its
+/// own stack, and far more threads than cores only makes the machine thrash.
+pub const MAX_FORCED_THREADS: usize = 256;
+
+/// The logical cores of this machine (1 when the OS does not say).
+pub fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// How a [`crate::Translator`] loads and runs its graphs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranslatorOptions {
     /// Threads inside one graph run; 0 lets ONNX Runtime choose (one per physical core).
+    /// At most the machine's logical cores, unless `force_threads` is set.
     pub intra_threads: usize,
+    /// Allow `intra_threads` above the machine's cores (up to [`MAX_FORCED_THREADS`]), e.g. to
+    /// measure oversubscription; off by default, so a typo cannot start 20,000 threads.
+    pub force_threads: bool,
     pub execution_provider: ExecutionProvider,
     /// Run on the CPU when the requested provider cannot be used, instead of failing.
     pub allow_fallback: bool,
@@ -51,10 +64,38 @@ pub struct TranslatorOptions {
     pub verify_checksums: bool,
 }
 
+impl TranslatorOptions {
+    /// An error naming the limit when an option asks for more than the machine should give.
+    pub fn check(&self) -> crate::Result<()> {
+        let cores = machine_cores();
+        let limit = if self.force_threads {
+            MAX_FORCED_THREADS
+        } else {
+            cores
+        };
+        if self.intra_threads > limit {
+            return Err(crate::Error::invalid(if self.force_threads {
+                format!(
+                    "{} threads is more than the {MAX_FORCED_THREADS} padir ever starts",
+                    self.intra_threads
+                )
+            } else {
+                format!(
+                    "{} threads is more than this machine's {cores} cores \
+                     (force it with force_threads / --force-threads, up to {MAX_FORCED_THREADS})",
+                    self.intra_threads
+                )
+            }));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TranslatorOptions {
     fn default() -> Self {
         TranslatorOptions {
             intra_threads: 0,
+            force_threads: false,
             execution_provider: ExecutionProvider::Cpu,
             allow_fallback: false,
             spinning: false,

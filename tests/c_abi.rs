@@ -72,6 +72,9 @@ fn c_abi_survives_bad_input() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+    // The library never prints into its host: the test's own stderr must stay empty.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim().is_empty(), "the library printed: {stderr}");
 }
 
 #[test]

@@ -94,9 +94,9 @@ fn help_after_a_command_prints_the_usage() {
 }
 
 #[test]
-fn invalid_utf8_input_is_reported_with_its_line() {
+fn invalid_utf8_input_is_reported_with_its_line_and_the_rest_translated() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_padir"))
-        .args(["translate", "--model", common::TINY])
+        .args(["translate", "--model", common::TINY, "--json"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -106,11 +106,105 @@ fn invalid_utf8_input_is_reported_with_its_line() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"fine\n\xff\xfe bad\n")
+        .write_all(b"Open the file\n\xff\xfe bad\nClose all windows\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 is not valid UTF-8"));
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(!rows[0]["text"].as_str().unwrap().is_empty() && rows[0].get("error").is_none());
+    assert_eq!(rows[1]["text"], "");
+    assert_eq!(rows[1]["error"], "is not valid UTF-8");
+    assert!(!rows[2]["text"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn translations_stream_as_lines_arrive() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_padir"))
+        .args(["translate", "--model", common::TINY])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // With the input still open, each line's translation must come back before the next is sent.
+    for line in ["Open the file\n", "Close all windows\n"] {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let mut got = String::new();
+        stdout.read_line(&mut got).unwrap();
+        assert!(got.ends_with('\n') && !got.trim().is_empty(), "{got:?}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_standard_output_is_an_error() {
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "seq 100 | '{}' translate --model '{}' >&- 2>/dev/null",
+            env!("CARGO_BIN_EXE_padir"),
+            common::TINY
+        ))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    // Output thrown away on purpose is not an error.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "seq 3 | '{}' translate --model '{}' >/dev/null",
+            env!("CARGO_BIN_EXE_padir"),
+            common::TINY
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_argument_is_an_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_padir"))
+        .arg("translate")
+        .arg("--model")
+        .arg(std::ffi::OsStr::from_bytes(b"\xff"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("argument 3") && err.contains("not valid UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn too_many_threads_are_refused_with_the_limit() {
+    let out = padir(
+        &["translate", "--model", common::TINY, "--threads", "20000"],
+        "Open the file\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cores") && err.contains("--force-threads"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

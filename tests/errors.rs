@@ -156,3 +156,80 @@ fn bad_decode_options_and_inputs() {
         .unwrap()
         .is_empty());
 }
+
+fn edit_manifest(t: &TempDir, from: &str, to: &str) {
+    let path = t.path().join("model.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(from),
+        "the tiny manifest should contain {from:?}"
+    );
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn manifest_paths_must_stay_inside_the_model_directory() {
+    for bad in [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "sub/../../decoder.onnx",
+        "",
+    ] {
+        let t = TempDir::with_tiny_copy("escape");
+        edit_manifest(&t, "\"decoder.onnx\"", &format!("{bad:?}"));
+        // Refused before any file is opened or hashed, with or without checksums.
+        expect_model_error(load(t.path(), false), "not a relative path inside");
+    }
+}
+
+#[test]
+fn manifest_must_match_the_graphs_it_lists() {
+    let t = TempDir::with_tiny_copy("classes");
+    edit_manifest(&t, "\"num_classes\": 33", "\"num_classes\": 1000");
+    expect_model_error(load(t.path(), false), "num_classes = 1000");
+    let t = TempDir::with_tiny_copy("heads");
+    edit_manifest(&t, "\"heads\": 2", "\"heads\": 4");
+    expect_model_error(load(t.path(), false), "ar.heads = 4");
+}
+
+#[test]
+fn threads_are_bounded_by_the_machine() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let with = |threads: usize, force: bool| {
+        Translator::load(
+            common::TINY,
+            &TranslatorOptions {
+                intra_threads: threads,
+                force_threads: force,
+                ..Default::default()
+            },
+        )
+    };
+    let invalid = |r: Result<Translator, Error>, needle: &str| match r {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains(needle), "{m:?}"),
+        Err(e) => panic!("expected an invalid argument about {needle:?}, got {e}"),
+        Ok(_) => panic!("expected an invalid argument about {needle:?}, got a translator"),
+    };
+    invalid(with(cores + 1, false), &format!("{cores} cores"));
+    invalid(with(20_000, false), "force");
+    invalid(
+        with(padir::MAX_FORCED_THREADS + 1, true),
+        &padir::MAX_FORCED_THREADS.to_string(),
+    );
+    assert!(with(cores, false).is_ok());
+    assert!(with(cores + 1, true).is_ok());
+}
+
+#[test]
+fn a_huge_input_is_refused_before_it_is_tokenized() {
+    let t = load(std::path::Path::new(common::TINY), true).unwrap();
+    // 8 MB: tokenizing it first took 1.1 GB; now the byte count alone refuses it.
+    let huge = "a".repeat(8 << 20);
+    match t.check_source(&huge) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("bytes"), "{m:?}"),
+        other => panic!("expected a length error, got {other:?}"),
+    }
+    // A text just inside the token limit is still read: the byte bound never refuses it.
+    let fits = "Open the file ".repeat(20);
+    assert!(t.check_source(&fits).is_ok());
+}

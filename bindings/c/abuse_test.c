@@ -34,6 +34,15 @@ int main(int argc, char **argv) {
     bad.execution_provider = 1; /* CUDA, not compiled in here, no fallback allowed */
     CHECK(padir_translator_new(model, &bad, &t) != PADIR_OK && t == NULL, "unavailable provider is an error");
 
+    bad = padir_default_options();
+    bad.intra_threads = 20000; /* more than any machine this runs on has cores */
+    CHECK(padir_translator_new(model, &bad, &t) == PADIR_ERR_INVALID_ARGUMENT && t == NULL, "threads above the cores");
+    CHECK(error_mentions("cores"), "message names the core limit");
+    bad.force_threads = 1;
+    bad.intra_threads = 100000;
+    CHECK(padir_translator_new(model, &bad, &t) == PADIR_ERR_INVALID_ARGUMENT && t == NULL, "forced threads above 256");
+    CHECK(error_mentions("256"), "message names the hard thread limit");
+
     padir_options zero;
     memset(&zero, 0, sizeof zero); /* zero-initialised options are the defaults */
     CHECK(padir_translator_new(model, &zero, &t) == PADIR_OK && t != NULL, "load the model");
@@ -63,6 +72,11 @@ int main(int argc, char **argv) {
     const char *long_text[] = {huge};
     CHECK(padir_translate(t, long_text, 1, NULL, &r) == PADIR_ERR_INVALID_ARGUMENT, "input too long");
     CHECK(error_mentions("tokens"), "message explains the length limit");
+
+    /* Counts no array can have: refused before anything is allocated or read. */
+    CHECK(padir_translate(t, texts, (size_t)1 << 40, NULL, &r) == PADIR_ERR_INVALID_ARGUMENT && r == NULL, "2^40 texts");
+    CHECK(error_mentions("PADIR_MAX_TEXTS"), "message names the count limit");
+    CHECK(padir_translate(t, texts, (size_t)-1, NULL, &r) == PADIR_ERR_INVALID_ARGUMENT && r == NULL, "SIZE_MAX texts");
 
     CHECK(padir_translate(t, NULL, 0, NULL, &r) == PADIR_OK && padir_result_len(r) == 0, "zero texts");
     padir_result_free(r);

@@ -28,6 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Most texts one `padir_translate` call takes (larger counts are refused before anything is
+// allocated; translate in several calls).
+#define PADIR_MAX_TEXTS (1 << 20)
+
 // Outcome of a call. On anything but `PADIR_OK`, `padir_last_error()` says what went wrong.
 typedef enum padir_status {
   PADIR_OK = 0,
@@ -62,6 +66,8 @@ typedef struct padir_options {
   int32_t spinning;
   // 1 = skip checking the model files' sha256 at load; 0 = check them.
   int32_t skip_checksums;
+  // 1 = allow `intra_threads` above the machine's cores (at most 256); 0 = refuse them.
+  int32_t force_threads;
 } padir_options;
 
 // How one `padir_translate` call decodes. Get the defaults from
@@ -104,7 +110,7 @@ enum padir_status padir_translator_new(const char *model_dir,
                                        const struct padir_options *options,
                                        struct padir_translator **out);
 
-// Translate `n` UTF-8 texts. `options` may be NULL (defaults); `texts` may be NULL when n is 0.
+// Translate `n` UTF-8 texts (`n` at most `PADIR_MAX_TEXTS`). `options` may be NULL (defaults); `texts` may be NULL when n is 0.
 // On success `*out` receives the results (same order), freed with `padir_result_free`; on
 // failure `*out` is set to NULL and no result is allocated. Safe to call from several threads
 // with the same translator.

@@ -33,9 +33,23 @@ def sentences(path: str, n: int) -> list[str]:
     return picked[:5] + [""] + picked[5:]
 
 
+def int8_kernels() -> str:
+    """The class of ONNX Runtime's int8 kernels here (as `tests/golden.rs` detects it): on
+    x86-64 without VNNI the u8 x s8 kernel can saturate, so int8 outputs differ by class."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "other"
+    if flags & {"avx512_vnni", "avx_vnni"}:
+        return "vnni"
+    return "avx2" if "avx2" in flags else "other"
+
+
 def make_golden(model_dir: Path, texts: list[str], batch_size: int = 8) -> dict:
     ref = ReferenceTranslator(model_dir)
-    out = {"sources": texts, "batch_size": batch_size, "settings": {}}
+    # fp32 graphs give the same outputs on every machine; int8 ones per kernel class.
+    kernels = "any" if ref.manifest.get("precision") == "fp32" else int8_kernels()
+    out = {"sources": texts, "batch_size": batch_size, "int8_kernels": kernels, "settings": {}}
 
     # Batch the non-empty texts as the runtime does (sorted by token count, stable), so the
     # goldens cover padded batches. Results do not depend on batch-mates (int8 graphs quantize

@@ -4,27 +4,48 @@
     python -m padir_export.train --config export/configs/en-fr.json --stage student
 
 Run it under nohup: it writes `<runs>/<stage>.ckpt` every `checkpoint_minutes` (and when stopped
-with SIGTERM / Ctrl-C, then exiting with status 3) and continues from there when started again. The student starts from the teacher's final weights and trains on the
-distilled targets (`distill.py`).
+with SIGTERM / Ctrl-C, then exiting with status 3) and continues from there when started again.
+The student starts from the teacher's final weights and trains on the distilled targets
+(`distill.py`). With `eval_every` set, the teacher's learning curve (dev token loss, greedy dev
+BLEU: `evaluate.py`) is appended to `<runs>/<stage>-curve.tsv`.
+
+It runs on a GPU when there is one (bf16 autocast where the hardware has bf16: `"bf16": "auto"`),
+and data-parallel on several under torchrun, each process taking its own batch of every step:
+
+    torchrun --nproc-per-node 8 -m padir_export.train --config CONFIG --stage teacher
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, ModelConfig
-from .data import make_batches
+from .data import make_batches, read_tsv
+from .evaluate import greedy_bleu, token_loss
 from .hf import load_hf
 from .pipeline import Pipeline
 
 STOPPED_EXIT_CODE = 3  # stopped with a checkpoint before the last epoch; rerun to continue
+CURVE_COLUMNS = [
+    "step",
+    "epoch",
+    "train_hours",
+    "target_tokens",
+    "dev_token_loss",
+    "dev_bleu",
+    "dev_chrf",
+    "dev_cut",
+]
 
 
 def pad_batch(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,10 +81,17 @@ def corrupt(labels: torch.Tensor, content: torch.Tensor, vocab: int, gen: torch.
 
 def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
     cfg = model.cfg
+    device = model.shared.weight.device
     src_ids, src_mask = pad_batch([corpus.src(i) for i in idx])
     tgt = [corpus.tgt(i) for i in idx]
     labels, dec_mask = pad_batch([np.append(x, EOS_ID) for x in tgt])
     tgt_lens = torch.tensor([len(x) for x in tgt])
+    content = (dec_mask == 1) & (labels != EOS_ID)
+    # The corruption draws from a CPU generator (the same on every device), then all moves.
+    corrupted = corrupt(labels, content, cfg.vocab_size, gen) if stage == "student" else None
+    src_ids, src_mask, labels, dec_mask, tgt_lens, content = (
+        t.to(device) for t in (src_ids, src_mask, labels, dec_mask, tgt_lens, content)
+    )
     ls = tc.get("label_smoothing", 0.0)
     enc = model.encode(src_ids, src_mask)
     len_loss = F.cross_entropy(
@@ -80,8 +108,7 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
         return tok_loss, len_loss
     # Student: corrupted aligned input, EOS kept in place, loss on every target position;
     # then `unroll_stages - 1` more passes fed with the previous pass's argmax (SUNDAE-style).
-    content = (dec_mask == 1) & (labels != EOS_ID)
-    dec_in = corrupt(labels, content, cfg.vocab_size, gen)
+    dec_in = corrupted.to(device)
     target = labels.masked_fill(dec_mask == 0, -100)
     tok_loss = 0.0
     for _ in range(tc.get("unroll_stages", 1)):
@@ -96,6 +123,92 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
 def lr_at(step: int, tc: dict) -> float:
     warm = tc["warmup_steps"]
     return tc["lr"] * min((step + 1) / warm, math.sqrt(warm / (step + 1)))
+
+
+def param_groups(model, tc: dict) -> list[dict]:
+    """The tied embedding (`shared`, also the output layer) may take its own learning-rate
+    multiple, `shared_lr_mult`: initialised at T5's std 1.0, it moves ~15x less per AdamW step,
+    relative to its scale, than the d_model-wide matrices (std ~0.06)."""
+    shared = [model.shared.weight]
+    rest = [p for n, p in model.named_parameters() if n != "shared.weight"]
+    return [
+        {"params": rest, "lr_mult": 1.0},
+        {"params": shared, "lr_mult": float(tc.get("shared_lr_mult", 1.0))},
+    ]
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def bf16_is_faster(model, corpus, batch, stage: str, tc: dict) -> bool:
+    """Time one training step's forward and backward pass in fp32 and in bf16 autocast (after
+    a warm-up of each) on `batch`; the weights are left as they were."""
+    gen = torch.Generator().manual_seed(0)
+    seconds = {}
+    for bf16 in (False, True, False, True):  # the first of each is the warm-up
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            tok_loss, len_loss = batch_loss(model, corpus, batch, stage, tc, gen)
+        (tok_loss + len_loss).backward()
+        model.zero_grad(set_to_none=True)
+        seconds[bf16] = time.perf_counter() - start
+    return seconds[True] < seconds[False]
+
+
+def use_bf16(setting, device: torch.device, measure) -> bool:
+    """`bf16`: true, false or "auto" (the default). Auto: on a CUDA GPU, bf16 where it has it;
+    on a CPU without bf16 instructions, never (emulated, slower than fp32); on a CPU with
+    them, whichever `measure()` finds faster: bf16 autocast trained 1.7x faster on a Zen 4, but
+    1.2x slower than fp32 on a Xeon with AVX-512 BF16."""
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_bf16() and measure()
+
+
+def setup_devices() -> tuple[torch.device, int, int]:
+    """(device, rank, world size): one process per GPU under torchrun, else one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world
+
+
+def average_gradients(model, world: int) -> None:
+    """Data parallelism by hand: one all-reduce of all gradients, flattened. (DDP's wrapper
+    hooks `forward`, and training calls the model's parts: encode, decoder_hidden, ...)"""
+    for p in model.parameters():
+        if p.grad is None:  # a process that had no batch yet: zeros, so the sizes agree
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in model.parameters()]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def any_rank(flag: bool, world: int, device) -> bool:
+    """True on every process if `flag` is true on any (a stop must be taken by all together)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 @torch.no_grad()
@@ -115,38 +228,102 @@ def done(state: dict, max_steps: int | None) -> bool:
     return max_steps is not None and state["step"] >= max_steps
 
 
+class Curve:
+    """The learning curve of a stage: `<runs>/<stage>-curve.tsv`, one row per evaluation."""
+
+    def __init__(self, pipe: Pipeline, stage: str, tc: dict):
+        self.path = pipe.runs / f"{stage}-curve.tsv"
+        self.every = tc.get("eval_every")
+        self.n = tc.get("eval_sentences", 500)
+        self.pipe, self.stage = pipe, stage
+        self.refs = None
+
+    def due(self, step: int) -> bool:
+        return bool(self.every) and step % self.every == 0
+
+    def evaluate(self, model, state: dict) -> dict:
+        if self.refs is None:
+            self.refs = read_tsv(self.pipe.path("dev"))[1]
+            self.tok = self.pipe.tokenizer()
+        dev = self.pipe.dev_corpus(self.stage)
+        scores = greedy_bleu(model, self.tok, dev, self.refs, self.n)
+        row = {
+            "step": state["step"],
+            "epoch": round(state["epoch"] + state["batch"] / max(state.get("batches", 1), 1), 4),
+            "train_hours": round(state["seconds"] / 3600, 4),
+            "target_tokens": state.get("target_tokens", 0),
+            "dev_token_loss": round(token_loss(model, dev), 4),
+            "dev_bleu": round(scores["bleu"], 2),
+            "dev_chrf": round(scores["chrf"], 2),
+            "dev_cut": round(scores["cut"], 4),
+        }
+        new = not self.path.exists()
+        with open(self.path, "a", encoding="utf-8") as f:
+            if new:
+                f.write("\t".join(CURVE_COLUMNS) + "\n")
+            f.write("\t".join(str(row[c]) for c in CURVE_COLUMNS) + "\n")
+        self.pipe.log(self.stage, "curve " + " ".join(f"{k} {v}" for k, v in row.items()))
+        return row
+
+
 def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
     """Train `stage` to the end (True) or until stopped with a checkpoint (False)."""
     tc = pipe.cfg[stage]
+    device, rank, world = setup_devices()
+    lead = rank == 0  # the process that logs, evaluates and writes checkpoints
     torch.manual_seed(tc.get("seed", 0))
     torch.set_num_threads(tc.get("threads", 2))
     model = pipe.new_model(causal=(stage == "teacher"))
+    # The lead process tokenises (and caches) the corpora first; the others then read the cache.
+    if not lead:
+        dist.barrier()
     corpus = pipe.train_corpus(stage)
     dev = pipe.dev_corpus(stage)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=tc["lr"], betas=(0.9, 0.98), weight_decay=tc.get("weight_decay", 0.0)
-    )
+    if lead and world > 1:
+        dist.barrier()
     ckpt_path = pipe.runs / f"{stage}.ckpt"
-    state = {"epoch": 0, "batch": 0, "step": 0, "seconds": 0.0}
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+    state = {"epoch": 0, "batch": 0, "step": 0, "seconds": 0.0, "target_tokens": 0}
+    ck = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
+    if ck is not None:
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        state = ck["state"]
-        pipe.log(stage, f"resumed from {ckpt_path} at {state}")
+        state.update(ck["state"])
+        if lead:
+            pipe.log(stage, f"resumed from {ckpt_path} at {state}")
     elif (init_dir := pipe.init_path(stage)) is not None:
         # Continue from a shipped model: its weights, a fresh optimizer and a new warm-up.
         # Hugging Face checkpoints carry no length head: that one starts fresh.
         init = load_hf(init_dir).state_dict()
         init = {k: v for k, v in init.items() if not k.startswith("length_head.")}
         missing, _ = model.load_state_dict(init, strict=False)
-        pipe.log(stage, f"initialised from {init_dir}; fresh: {missing}")
+        if lead:
+            pipe.log(stage, f"initialised from {init_dir}; fresh: {missing}")
     elif stage == "student":
         init = pipe.teacher_state_dict()
         missing, _ = model.load_state_dict(init, strict=False)
-        pipe.log(stage, f"initialised from teacher; fresh: {missing}")
-    gen = torch.Generator().manual_seed(tc.get("seed", 0) + state["step"])
-    use_bf16 = tc.get("bf16", True)
+        if lead:
+            pipe.log(stage, f"initialised from teacher; fresh: {missing}")
+    elif "embed_init_std" in tc:
+        # A fresh model: the embedding may start at another scale than T5's std 1.0.
+        torch.nn.init.normal_(model.shared.weight, std=float(tc["embed_init_std"]))
+    model.to(device)
+    opt = torch.optim.AdamW(
+        param_groups(model, tc),
+        lr=tc["lr"],
+        betas=(0.9, 0.98),
+        weight_decay=tc.get("weight_decay", 0.0),
+    )
+    if ck is not None:
+        opt.load_state_dict(ck["opt"])
+    first = make_batches(corpus, tc["batch_tokens"], tc["max_len"], seed=1000)[0]
+    bf16 = use_bf16(
+        tc.get("bf16", "auto"),
+        device,
+        lambda: bf16_is_faster(model, corpus, first, stage, tc),
+    )
+    if lead:
+        pipe.log(stage, f"device {device} x{world}, bf16 autocast {bf16}")
+    gen = torch.Generator().manual_seed(tc.get("seed", 0) + state["step"] + 7919 * rank)
+    curve = Curve(pipe, stage, tc) if lead else None
     model.train()
     t_start = time.time()
     t_ckpt = time.time()
@@ -166,6 +343,8 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         nonlocal t_mark
         state["seconds"] += time.time() - t_mark
         t_mark = time.time()
+        if not lead:
+            return
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save(
             {
@@ -185,21 +364,33 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         batches = make_batches(
             corpus, tc["batch_tokens"], tc["max_len"], seed=1000 + state["epoch"]
         )
+        state["batches"] = len(batches)
+        # Each step takes `world` batches, one per process (the last step of an epoch may
+        # leave a process without one: it contributes zero gradients).
         while state["batch"] < len(batches) and not done(state, max_steps):
-            idx = batches[state["batch"]]
+            mine = state["batch"] + rank
+            idx = batches[mine] if mine < len(batches) else batches[state["batch"]][:0]
             for g in opt.param_groups:
-                g["lr"] = lr_at(state["step"], tc)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                tok_loss, len_loss = batch_loss(model, corpus, idx, stage, tc, gen)
-            loss = tok_loss + tc.get("length_loss_weight", 1.0) * len_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+                g["lr"] = lr_at(state["step"], tc) * g.get("lr_mult", 1.0)
+            opt.zero_grad(set_to_none=False)
+            if len(idx):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    tok_loss, len_loss = batch_loss(model, corpus, idx, stage, tc, gen)
+                loss = tok_loss + tc.get("length_loss_weight", 1.0) * len_loss
+                loss.backward()
+            if world > 1:
+                average_gradients(model, world)
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.get("clip", 1.0))
             opt.step()
+            step_tokens = sum(
+                int(sum(len(corpus.tgt(i)) + 1 for i in batches[b]))
+                for b in range(state["batch"], min(state["batch"] + world, len(batches)))
+            )
             state["step"] += 1
-            state["batch"] += 1
-            tokens_since += int(sum(len(corpus.tgt(i)) + 1 for i in idx))
-            if state["step"] % 100 == 0:
+            state["batch"] = min(state["batch"] + world, len(batches))
+            state["target_tokens"] += step_tokens
+            tokens_since += step_tokens
+            if lead and state["step"] % 100 == 0:
                 dt = time.time() - t_log
                 pipe.log(
                     stage,
@@ -209,30 +400,40 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                     f"tgt_tok/s {tokens_since / dt:.0f}",
                 )
                 t_log, tokens_since = time.time(), 0
+            if curve is not None and curve.due(state["step"]):
+                save()  # the curve's row and a checkpoint of the same step
+                t_eval = time.time()
+                curve.evaluate(model, state)
+                t_mark += time.time() - t_eval  # evaluation is not training time
+                t_ckpt = time.time()
             if time.time() - t_ckpt > 60 * tc.get("checkpoint_minutes", 15):
                 save()
-                pipe.log(
-                    stage,
-                    f"checkpoint step {state['step']} dev_loss {dev_loss(model, dev, stage, tc):.3f}",
-                )
+                if lead:
+                    pipe.log(
+                        stage,
+                        f"checkpoint step {state['step']} "
+                        f"dev_loss {dev_loss(model, dev, stage, tc):.3f}",
+                    )
                 t_ckpt = time.time()
-            if stop["requested"] or (
-                max_minutes is not None and time.time() - t_start > 60 * max_minutes
-            ):
+            timed_out = max_minutes is not None and time.time() - t_start > 60 * max_minutes
+            if any_rank(stop["requested"] or timed_out, world, device):
                 save()
-                pipe.log(stage, f"stopped at step {state['step']}; checkpoint written")
+                if lead:
+                    pipe.log(stage, f"stopped at step {state['step']}; checkpoint written")
                 return False
         if state["batch"] >= len(batches):
             state["epoch"] += 1
             state["batch"] = 0
         save()
-        pipe.log(
-            stage,
-            f"epoch {state['epoch']} batch {state['batch']} step {state['step']}: "
-            f"dev_loss {dev_loss(model, dev, stage, tc):.3f}",
-        )
-    pipe.save_final(stage, model)
-    pipe.log(stage, f"finished: {pipe.final_path(stage)}")
+        if lead:
+            pipe.log(
+                stage,
+                f"epoch {state['epoch']} batch {state['batch']} step {state['step']}: "
+                f"dev_loss {dev_loss(model, dev, stage, tc):.3f}",
+            )
+    if lead:
+        pipe.save_final(stage, model.cpu())
+        pipe.log(stage, f"finished: {pipe.final_path(stage)}")
     return True
 
 

@@ -6,6 +6,7 @@ import json
 import torch
 
 from padir_export.config import ModelConfig
+from padir_export.data import make_batches
 from padir_export.hf import save_hf
 from padir_export.model import PadirModel
 from padir_export.pipeline import Pipeline
@@ -53,3 +54,119 @@ def test_teacher_round_starts_from_a_shipped_model(tmp_path, tiny_dir, monkeypat
     for name, value in shipped.state_dict().items():
         if not name.startswith("length_head."):
             assert torch.equal(final[name], value), name
+
+
+def _round(tmp_path, tiny_dir, monkeypatch, teacher: dict) -> Pipeline:
+    monkeypatch.setenv("PADIR_RUNS", str(tmp_path / "runs"))
+    pairs = ["Open the file\tOuvrir le fichier", "Close all windows\tFermer toutes les fenêtres"]
+    (tmp_path / "train.tsv").write_text("\n".join(pairs * 20) + "\n", encoding="utf-8")
+    stage = {
+        "epochs": 5,
+        "max_steps": 4,
+        "batch_tokens": 200,
+        "max_len": 32,
+        "lr": 1e-3,
+        "warmup_steps": 1,
+        "bf16": False,
+        **teacher,
+    }
+    config = {
+        "name": "scratch",
+        "data": {"train": str(tmp_path / "train.tsv"), "dev": str(tmp_path / "train.tsv")},
+        "tokenizer": {"from": str(tiny_dir / "tokenizer.json")},
+        "model": MODEL,
+        "teacher": stage,
+    }
+    (tmp_path / "scratch.json").write_text(json.dumps(config))
+    return Pipeline(tmp_path / "scratch.json")
+
+
+def test_the_embedding_takes_its_own_init_and_learning_rate(tmp_path, tiny_dir, monkeypatch):
+    pipe = _round(
+        tmp_path,
+        tiny_dir,
+        monkeypatch,
+        {"embed_init_std": 0.01, "shared_lr_mult": 0.0, "max_steps": 3},
+    )
+    torch.manual_seed(1)  # train() seeds itself; the fresh embedding is drawn at std 0.01
+    assert train(pipe, "teacher", max_minutes=None)
+    final = pipe.load_final("teacher")
+    ck = torch.load(pipe.runs / "teacher.ckpt", weights_only=False)
+    # With a zero multiple the embedding never moves from its init, while the rest trains.
+    assert abs(float(final.shared.weight.detach().std()) - 0.01) < 0.002
+    assert [g["lr_mult"] for g in ck["opt"]["param_groups"]] == [1.0, 0.0]
+    fresh = PadirModel(ModelConfig(**MODEL), causal=True)
+    assert not torch.equal(
+        final.encoder.block[0].layer[1].DenseReluDense.wi.weight,
+        fresh.encoder.block[0].layer[1].DenseReluDense.wi.weight,
+    )
+
+
+def test_the_learning_curve_is_written_every_eval_steps(tmp_path, tiny_dir, monkeypatch):
+    pipe = _round(tmp_path, tiny_dir, monkeypatch, {"eval_every": 2, "eval_sentences": 5})
+    assert train(pipe, "teacher", max_minutes=None)
+    rows = (pipe.runs / "teacher-curve.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:2] == ["step", "epoch"]
+    assert [r.split("\t")[0] for r in rows[1:]] == ["2", "4"]
+    loss = [float(r.split("\t")[4]) for r in rows[1:]]
+    assert all(0 < x < 20 for x in loss) and loss[1] < loss[0]
+
+
+def test_teacher_trains_data_parallel_under_torchrun(tmp_path, tiny_dir, monkeypatch):
+    """Two CPU processes (gloo) take one batch each per step; rank 0 writes the result."""
+    import subprocess
+    import sys
+
+    pipe = _round(tmp_path, tiny_dir, monkeypatch, {"threads": 1, "batch_tokens": 60})
+    env = {**__import__("os").environ, "PADIR_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            "29517",
+            "-m",
+            "padir_export.train",
+            "--config",
+            str(tmp_path / "scratch.json"),
+            "--stage",
+            "teacher",
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = (pipe.runs / "teacher.log").read_text()
+    assert "x2" in log and "finished" in log
+    ck = torch.load(pipe.runs / "teacher.ckpt", weights_only=False)
+    # Every step consumed two of the epoch's batches, one per process.
+    n = len(make_batches(pipe.train_corpus("teacher"), 60, 32, seed=1000))
+    epoch, batch = 0, 0
+    for _ in range(4):
+        batch = min(batch + 2, n)
+        epoch, batch = (epoch + 1, 0) if batch >= n else (epoch, batch)
+    assert n > 2
+    assert (ck["state"]["step"], ck["state"]["epoch"], ck["state"]["batch"]) == (4, epoch, batch)
+
+
+def test_bf16_auto_measures_only_where_the_cpu_has_bf16(monkeypatch):
+    from padir_export import train as train_mod
+
+    cpu = torch.device("cpu")
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return True
+
+    assert train_mod.use_bf16(True, cpu, measure) and not train_mod.use_bf16(False, cpu, measure)
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: False)
+    assert not train_mod.use_bf16("auto", cpu, measure) and not calls
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)
+    assert train_mod.use_bf16("auto", cpu, measure) and calls == [1]

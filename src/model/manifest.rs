@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Component, Path};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -139,6 +139,19 @@ impl Manifest {
                 self.length_predictor.kind
             )));
         }
+        for (what, entry) in self
+            .graphs
+            .iter()
+            .map(|(name, e)| (name.as_str(), e))
+            .chain(std::iter::once(("tokenizer", &self.tokenizer)))
+        {
+            if !is_inside(&entry.file) {
+                return Err(Error::model(format!(
+                    "{what} file {:?} is not a relative path inside the model directory",
+                    entry.file
+                )));
+            }
+        }
         let s = &self.special_tokens;
         let first_regular = self.first_regular();
         if first_regular >= self.vocab_size || [s.pad, s.eos, s.unk, s.mask].iter().any(|&t| t < 0)
@@ -192,6 +205,16 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// A file name that stays inside the model directory: relative, without `..` (a manifest
+/// must not make padir open `../../etc/passwd`).
+fn is_inside(file: &str) -> bool {
+    let p = Path::new(file);
+    !file.is_empty()
+        && p.components().next().is_some()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 fn sha256_file(path: &Path) -> Result<String> {

@@ -61,14 +61,40 @@ impl OnnxModel {
             None => None,
         };
         let lp = &manifest.length_predictor;
-        Ok(OnnxModel {
+        let model = OnnxModel {
             special: manifest.special(),
             length_offset: (lp.kind == "offset").then_some(lp.min_offset),
             encoder: open("encoder")?,
             length_predictor: open("length_predictor")?,
             decoder: open("decoder")?,
             ar,
-        })
+        };
+        model.check_shapes(manifest)?;
+        Ok(model)
+    }
+
+    /// The manifest must describe the graphs it lists: a length predictor with another number
+    /// of classes, or an AR cache of another shape, would decode to garbage without an error.
+    fn check_shapes(&self, manifest: &Manifest) -> Result<()> {
+        let classes = manifest.length_predictor.num_classes as i64;
+        expect_dim(
+            &self.length_predictor,
+            "length_logprobs",
+            1,
+            classes,
+            "length_predictor.num_classes",
+        )?;
+        if let Some(ar) = &self.ar {
+            let s = ar.shape;
+            for (axis, value, what) in [
+                (0, s.layers, "ar.layers"),
+                (2, s.heads, "ar.heads"),
+                (4, s.head_dim, "ar.head_dim"),
+            ] {
+                expect_dim(&ar.encoder, "cross_k", axis, value as i64, what)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn has_ar(&self) -> bool {
@@ -79,6 +105,31 @@ impl OnnxModel {
         self.ar
             .as_ref()
             .ok_or_else(|| Error::invalid("this model ships no AR decoder"))
+    }
+}
+
+/// Fail when output `name` of `graph` has a fixed size on `axis` other than `expected`
+/// (dynamic sizes cannot be checked before a run and pass).
+fn expect_dim(graph: &Graph, name: &str, axis: usize, expected: i64, what: &str) -> Result<()> {
+    let session = graph
+        .session
+        .lock()
+        .map_err(|_| Error::runtime("a graph lock was poisoned by a panic"))?;
+    let outlet = session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == name)
+        .ok_or_else(|| Error::model(format!("graph {} has no output {name:?}", graph.name)))?;
+    let actual = outlet
+        .dtype()
+        .tensor_shape()
+        .and_then(|shape| shape.get(axis).copied());
+    match actual {
+        Some(n) if n >= 0 && n != expected => Err(Error::model(format!(
+            "the manifest says {what} = {expected} but graph {} has {n} on axis {axis} of {name:?}",
+            graph.name
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -67,8 +67,21 @@ class _Options(ctypes.Structure):
             "allow_fallback",
             "spinning",
             "skip_checksums",
+            "force_threads",
         )
     ]
+
+
+_INT32_MAX = 2**31 - 1
+
+
+def _int_option(name: str, value, low: int, high: int = _INT32_MAX) -> int:
+    """A C int32 field, range-checked here: ctypes would wrap 2**32 + 1 silently to 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidArgumentError(_INVALID, f"{name} must be in {low}..{high}, got {value}")
+    return value
 
 
 class _DecodeOptions(ctypes.Structure):
@@ -183,16 +196,20 @@ class Translator:
         model_dir: str | os.PathLike,
         *,
         threads: int = 0,
+        force_threads: bool = False,
         provider: str = "cpu",
         allow_fallback: bool = False,
         spinning: bool = False,
     ):
+        """`threads`: ONNX Runtime threads per graph run, 0 = one per core; more than the
+        machine's cores is refused unless `force_threads` (never more than 256)."""
         if provider not in _PROVIDERS:
             raise InvalidArgumentError(
                 _INVALID, f"unknown provider {provider!r} ({', '.join(_PROVIDERS)})"
             )
         opts = _lib.padir_default_options()
-        opts.intra_threads = threads
+        opts.intra_threads = _int_option("threads", threads, 0)
+        opts.force_threads = int(force_threads)
         opts.execution_provider = _PROVIDERS[provider]
         opts.allow_fallback = int(allow_fallback)
         opts.spinning = int(spinning)
@@ -233,9 +250,7 @@ class Translator:
             ("batch_size", batch_size),
         ):
             if value is not None:
-                if value <= 0:
-                    raise InvalidArgumentError(_INVALID, f"{field} must be positive, got {value}")
-                setattr(d, field, value)
+                setattr(d, field, _int_option(field, value, 1))
         arr = (ctypes.c_char_p * len(encoded))(*encoded)
         result = ctypes.c_void_p()
         with self._lock:

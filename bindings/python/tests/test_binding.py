@@ -40,9 +40,9 @@ def test_errors_raise_with_the_message(translator):
         Translator("/nonexistent/model")
     with pytest.raises(InvalidArgumentError, match="unknown mode"):
         translator.translate(["x"], mode="sideways")
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(InvalidArgumentError, match="iterations must be in 1"):
         translator.translate(["x"], iterations=0)
-    with pytest.raises(InvalidArgumentError, match="at most"):
+    with pytest.raises(InvalidArgumentError, match="tokens can hold"):
         translator.translate(["word " * 5000])
     with pytest.raises(InvalidArgumentError, match="NUL"):
         translator.translate(["a\0b"])
@@ -79,3 +79,24 @@ def test_closed_translator_raises():
 
 def test_version():
     assert padir.version().count(".") == 2
+
+
+def test_int_options_are_range_checked_not_wrapped(translator):
+    # ctypes would store 2**32 + 1 in the int32 field as 1: one iteration, silently.
+    with pytest.raises(InvalidArgumentError, match="iterations must be in 1..2147483647"):
+        translator.translate(["Open the file"], iterations=2**32 + 1)
+    with pytest.raises(InvalidArgumentError, match="batch_size"):
+        translator.translate(["Open the file"], batch_size=-1)
+    with pytest.raises(TypeError, match="iterations must be an int"):
+        translator.translate(["Open the file"], iterations=2.5)
+    with pytest.raises(InvalidArgumentError, match="threads must be in"):
+        Translator(TINY, threads=2**32 + 1)
+
+
+def test_threads_beyond_the_cores_need_forcing():
+    import os
+
+    with pytest.raises(InvalidArgumentError, match="cores"):
+        Translator(TINY, threads=20000)
+    with Translator(TINY, threads=(os.cpu_count() or 1) + 1, force_threads=True) as t:
+        assert t.translate(["Open the file"])[0].text

@@ -1,0 +1,129 @@
+"""Scoring a PyTorch checkpoint while it trains: dev token loss and greedy BLEU of the AR teacher.
+
+The learning curves (`train.py`, `eval_every`) and the short learning-efficiency probes
+(`probe.py`) score the same way, so their figures compare:
+- `token_loss`: mean cross-entropy per target token (</s> included), **without** label
+  smoothing, over every pair of the dev set, teacher-forced;
+- `greedy_bleu`: sacreBLEU BLEU and chrF of greedy translations (KV cache, in PyTorch) of the
+  first `n` dev sentences against their references.
+The shipped ONNX graphs are scored by the Rust runtime instead (`padir bench`, `eval-en-fr.sh`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sacrebleu
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+
+from .config import EOS_ID, PAD_ID
+from .data import TokenizedCorpus
+from .model import PadirModel
+from .tokenizer import decode
+
+
+def _pad(rows: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
+    t = max(len(r) for r in rows)
+    ids = torch.full((len(rows), t), PAD_ID, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+    lens = torch.tensor([len(r) for r in rows])
+    mask = (torch.arange(t)[None, :] < lens[:, None]).long()
+    return ids.to(device), mask.to(device)
+
+
+def _length_sorted_batches(lengths: list[int], max_tokens: int) -> list[list[int]]:
+    order = np.argsort(lengths, kind="stable")
+    batches, cur, longest = [], [], 0
+    for i in order:
+        if cur and (len(cur) + 1) * max(longest, lengths[i]) > max_tokens:
+            batches.append(cur)
+            cur, longest = [], 0
+        cur.append(int(i))
+        longest = max(longest, lengths[i])
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+@torch.no_grad()
+def token_loss(model: PadirModel, corpus: TokenizedCorpus, max_tokens: int = 8000) -> float:
+    """Teacher-forced dev cross-entropy per target token, no label smoothing (AR teacher)."""
+    assert model.causal, "token_loss scores the AR teacher"
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    lengths = [len(corpus.src(i)) + len(corpus.tgt(i)) + 1 for i in range(len(corpus))]
+    total, count = 0.0, 0
+    for idx in _length_sorted_batches(lengths, max_tokens):
+        src, src_mask = _pad([corpus.src(i) for i in idx], device)
+        labels, dec_mask = _pad([np.append(corpus.tgt(i), EOS_ID) for i in idx], device)
+        dec_in = torch.cat([torch.full_like(labels[:, :1], PAD_ID), labels[:, :-1]], 1)
+        enc = model.encode(src, src_mask)
+        logits = model.lm_logits(model.decoder_hidden(dec_in, dec_mask, enc, src_mask)).float()
+        total += float(
+            F.cross_entropy(
+                logits.transpose(1, 2), labels.masked_fill(dec_mask == 0, -100), reduction="sum"
+            )
+        )
+        count += int(dec_mask.sum())
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def greedy_ids(
+    model: PadirModel, sources: list[np.ndarray], max_target_len: int, max_tokens: int = 4000
+) -> tuple[list[list[int]], list[bool]]:
+    """Greedy AR outputs (without </s>) for source ids ending in </s>, in input order, and
+    whether each ran into its length limit (2 * source + 10 tokens, as in distillation)."""
+    assert model.causal, "greedy decoding is the AR teacher's"
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[list[int]] = [[] for _ in sources]
+    cut = [False] * len(sources)
+    for idx in _length_sorted_batches([len(s) for s in sources], max_tokens):
+        src, src_mask = _pad([sources[i] for i in idx], device)
+        limits = [min(2 * len(sources[i]) + 10, max_target_len) for i in idx]
+        enc = model.encode(src, src_mask)
+        cross_k, cross_v = model.cross_kv(enc)
+        past_k, past_v = (t.to(device) for t in model.empty_cache(len(idx)))
+        prev = torch.full((len(idx), 1), PAD_ID, dtype=torch.long, device=device)
+        alive = torch.ones(len(idx), dtype=torch.bool)
+        for step in range(max(limits)):
+            logits, past_k, past_v = model.decode_step(
+                prev, past_k, past_v, cross_k, cross_v, src_mask
+            )
+            tok = logits.argmax(-1).cpu()
+            for k, i in enumerate(idx):
+                if not alive[k]:
+                    continue
+                if int(tok[k]) == EOS_ID:
+                    alive[k] = False
+                elif step + 1 >= limits[k]:
+                    out[i].append(int(tok[k]))
+                    alive[k], cut[i] = False, True
+                else:
+                    out[i].append(int(tok[k]))
+            if not alive.any():
+                break
+            prev = tok[:, None].to(device)
+    model.train(was_training)
+    return out, cut
+
+
+def greedy_bleu(
+    model: PadirModel, tok: Tokenizer, corpus: TokenizedCorpus, refs: list[str], n: int
+) -> dict:
+    """BLEU, chrF and the share of outputs cut by the length limit, greedy, first `n` pairs."""
+    n = min(n, len(corpus), len(refs))
+    ids, cut = greedy_ids(model, [corpus.src(i) for i in range(n)], model.cfg.max_target_len)
+    hyps = [decode(tok, x) for x in ids]
+    return {
+        "bleu": sacrebleu.corpus_bleu(hyps, [refs[:n]]).score,
+        "chrf": sacrebleu.corpus_chrf(hyps, [refs[:n]]).score,
+        "cut": sum(cut) / max(n, 1),
+        "hyps": hyps,
+    }
