@@ -99,10 +99,13 @@ pub fn run(
     let refs: Option<Vec<&str>> = references.map(|r| r.iter().map(String::as_str).collect());
     let mut rows = Vec::new();
     for config in configs {
+        // As a user translates: with placeholder protection (and its AR fallback) where the
+        // model has it.
         let single = DecodeOptions {
             mode: config.mode.clone(),
             max_length: None,
             batch_size: 1,
+            protect: true,
         };
         let batched = DecodeOptions {
             batch_size,

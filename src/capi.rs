@@ -33,7 +33,14 @@ struct ResultItem {
     score: f32,
     iterations: i32,
     length: i32,
+    flags: i32,
 }
+
+/// `padir_result_flags`: the PaDIR output lost a protected span and the text was decoded again
+/// with the AR model.
+pub const PADIR_FLAG_FALLBACK_AR: i32 = 1;
+/// `padir_result_flags`: no decoding kept every protected span; they were put back by repair.
+pub const PADIR_FLAG_REPAIRED: i32 = 2;
 
 /// Outcome of a call. On anything but `PADIR_OK`, `padir_last_error()` says what went wrong.
 #[repr(C)]
@@ -97,6 +104,8 @@ pub struct padir_decode_options {
     pub acceptance: i32,
     /// 1 = reject a token equal to its left neighbour, 2 = keep it (NAR).
     pub remask_stutter: i32,
+    /// 1 = do not protect placeholders and markup; 0 = protect them where the model can.
+    pub no_protect: i32,
 }
 
 thread_local! {
@@ -212,6 +221,7 @@ fn decode_options(o: &padir_decode_options) -> Result<DecodeOptions, Error> {
         max_length: count(o.max_length, "max_length")?,
         batch_size: count(o.batch_size, "batch_size")?
             .unwrap_or(DecodeOptions::default().batch_size),
+        protect: o.no_protect == 0,
     })
 }
 
@@ -241,6 +251,7 @@ pub extern "C" fn padir_default_decode_options() -> padir_decode_options {
         init: 0,
         acceptance: 0,
         remask_stutter: 0,
+        no_protect: 0,
     }
 }
 
@@ -315,6 +326,11 @@ pub unsafe extern "C" fn padir_translate(
                 score: tr.score,
                 iterations: tr.iterations as i32,
                 length: tr.length as i32,
+                flags: if tr.fallback {
+                    PADIR_FLAG_FALLBACK_AR
+                } else {
+                    0
+                } | if tr.repaired { PADIR_FLAG_REPAIRED } else { 0 },
             })
             .collect();
         *out = Box::into_raw(Box::new(padir_result { items }));
@@ -361,6 +377,13 @@ pub unsafe extern "C" fn padir_result_iterations(r: *const padir_result, i: usiz
 #[no_mangle]
 pub unsafe extern "C" fn padir_result_length(r: *const padir_result, i: usize) -> i32 {
     guard_value(0, || Ok(item(r, i)?.length))
+}
+
+/// What happened to translation `i` around placeholder protection: `PADIR_FLAG_FALLBACK_AR`
+/// and `PADIR_FLAG_REPAIRED` or'ed (0 if neither, or if `r` is NULL or `i` is out of range).
+#[no_mangle]
+pub unsafe extern "C" fn padir_result_flags(r: *const padir_result, i: usize) -> i32 {
+    guard_value(0, || Ok(item(r, i)?.flags))
 }
 
 /// Release a result (NULL is allowed and does nothing).

@@ -7,6 +7,7 @@
 //!
 //! Layers, in the direction data flows:
 //! - [`model`]: the manifest, the ONNX Runtime sessions and the tokenizer of a model directory;
+//! - [`text`]: what happens to text around the tokenizer (placeholder protection);
 //! - [`decode`]: the refinement loop and the AR loop, written against small model traits;
 //! - [`Translator`]: the public API; the `padir` CLI and the C ABI ([`capi`]) are shells over it.
 //!
@@ -26,6 +27,7 @@ mod error;
 pub mod metrics;
 pub mod model;
 mod options;
+pub mod text;
 mod translator;
 
 pub use decode::{Acceptance, Init};

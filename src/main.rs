@@ -30,7 +30,11 @@ translate options:
   --provider cpu|cuda|coreml  execution provider (default cpu)
   --allow-fallback        use the CPU if the provider fails instead of stopping
   --input FILE            read from FILE instead of stdin
+  --no-protect            do not protect placeholders and markup (%s, {name}, <b>, URLs, ...)
+                          from the model (protected by default where the model has
+                          placeholder tokens)
   --json                  one JSON object per line: text, ids, score, length, iterations
+                          (and fallback: ar, repaired: true, error: WHY when they apply)
 ";
 
 struct Args {
@@ -114,6 +118,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
                 translator.execution_provider = value::<String>(&flag, it.next())?.parse()?
             }
             "--allow-fallback" => translator.allow_fallback = true,
+            "--no-protect" => decode.protect = false,
             "--input" => input = Some(value(&flag, it.next())?),
             "--json" => json = true,
             other => return Err(Error::InvalidArgument(format!("unknown option {other:?}"))),
@@ -320,6 +325,12 @@ fn translate(args: Args) -> Result<(), Error> {
                 });
                 if let Some(why) = why {
                     obj["error"] = serde_json::Value::String(why.clone());
+                }
+                if t.fallback {
+                    obj["fallback"] = serde_json::Value::String("ar".into());
+                }
+                if t.repaired {
+                    obj["repaired"] = serde_json::Value::Bool(true);
                 }
                 writeln!(out, "{obj}").map_err(write_err)?;
             } else {

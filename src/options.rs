@@ -139,6 +139,10 @@ pub struct DecodeOptions {
     pub max_length: Option<usize>,
     /// Sentences decoded together in one batch (larger = more throughput, more memory).
     pub batch_size: usize,
+    /// Protect placeholders and markup (`%s`, `{name}`, `<b>`, URLs, ...: see
+    /// [`crate::text::protect`]) where the model's vocabulary has placeholder tokens; a
+    /// PaDIR output that loses one is decoded again with the AR model.
+    pub protect: bool,
 }
 
 impl Default for DecodeOptions {
@@ -147,6 +151,7 @@ impl Default for DecodeOptions {
             mode: Mode::Nar(NarOptions::default()),
             max_length: None,
             batch_size: 32,
+            protect: true,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::decode::{decode_ar, decode_nar, Hypothesis, NarParams};
 use crate::error::{Error, Result};
 use crate::model::{parse_acceptance, parse_init, Manifest, OnnxModel};
 use crate::options::{DecodeOptions, Mode, NarOptions, TranslatorOptions};
+use crate::text::protect::{self, protect, repair, restore, Protected};
 
 /// Upper bounds on decode options: beyond them a request is a mistake, not a setting.
 const MAX_ITERATIONS: usize = 64;
@@ -27,6 +28,12 @@ pub struct Translation {
     pub length: usize,
     /// Decoder passes run for this text (NAR: refinement iterations; AR: steps).
     pub iterations: usize,
+    /// The PaDIR output lost or added a protected span, so this text was decoded again with the
+    /// AR model (whose output this is).
+    pub fallback: bool,
+    /// No decoding kept every protected span: they were put back by [`repair`] (each span as
+    /// often as in the source, missing ones appended).
+    pub repaired: bool,
 }
 
 /// A loaded model: tokenizer, graphs and manifest. Cheap to share: wrap it in an `Arc` and call
@@ -44,6 +51,8 @@ pub struct Translator {
     tokenizer: Tokenizer,
     /// Most input bytes that `max_source_len` tokens can cover (see `source_byte_limit`).
     max_source_bytes: usize,
+    /// The vocabulary has the placeholder tokens, so text can be protected.
+    placeholders: bool,
     model: OnnxModel,
 }
 
@@ -98,11 +107,15 @@ impl Translator {
         }
         let model = OnnxModel::load(dir, &manifest, options)?;
         let max_source_bytes = source_byte_limit(&tokenizer, manifest.max_source_len);
+        let placeholders = protect::tokens()
+            .iter()
+            .all(|t| tokenizer.token_to_id(t).is_some());
         Ok(Translator {
             dir: dir.to_path_buf(),
             manifest,
             tokenizer,
             max_source_bytes,
+            placeholders,
             model,
         })
     }
@@ -120,8 +133,64 @@ impl Translator {
         self.model.has_ar()
     }
 
+    /// Whether the model's vocabulary has placeholder tokens (`DecodeOptions::protect` applies).
+    pub fn protects(&self) -> bool {
+        self.placeholders
+    }
+
     /// Translate `texts`, in order. Empty (or all-whitespace) texts give empty translations.
+    /// With `options.protect` (the default) and a model with placeholder tokens, protected
+    /// spans come back exactly as often as in the source (see [`Translation::fallback`]).
     pub fn translate<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &DecodeOptions,
+    ) -> Result<Vec<Translation>> {
+        if !(options.protect && self.placeholders) {
+            return self.translate_plain(texts, options);
+        }
+        let protected: Vec<Protected> = texts.iter().map(|t| protect(t.as_ref())).collect();
+        let inputs: Vec<&str> = protected.iter().map(|p| p.text.as_str()).collect();
+        let mut out = self.translate_plain(&inputs, options)?;
+        let mut lost = Vec::new();
+        for (i, (t, p)) in out.iter_mut().zip(&protected).enumerate() {
+            let r = restore(&t.text, p);
+            if r.faithful {
+                t.text = r.text;
+            } else {
+                lost.push(i);
+            }
+        }
+        // A PaDIR output that lost a span is decoded again with the AR model, if there is one.
+        let again = match options.mode {
+            Mode::Nar(_) if self.model.has_ar() && !lost.is_empty() => {
+                let retry: Vec<&str> = lost.iter().map(|&i| inputs[i]).collect();
+                let ar = DecodeOptions {
+                    mode: Mode::Ar,
+                    ..options.clone()
+                };
+                Some(self.translate_plain(&retry, &ar)?)
+            }
+            _ => None,
+        };
+        for (k, &i) in lost.iter().enumerate() {
+            if let Some(again) = &again {
+                out[i] = again[k].clone();
+                out[i].fallback = true;
+            }
+            let r = restore(&out[i].text, &protected[i]);
+            out[i].text = if r.faithful {
+                r.text
+            } else {
+                out[i].repaired = true;
+                repair(&out[i].text, &protected[i])
+            };
+        }
+        Ok(out)
+    }
+
+    /// Translate without placeholder protection.
+    fn translate_plain<S: AsRef<str>>(
         &self,
         texts: &[S],
         options: &DecodeOptions,
@@ -156,7 +225,9 @@ impl Translator {
                 ids: Vec::new(),
                 score: 0.0,
                 length: 0,
-                iterations: 0
+                iterations: 0,
+                fallback: false,
+                repaired: false,
             };
             texts.len()
         ];
@@ -229,6 +300,8 @@ impl Translator {
             score: h.score,
             length: h.length,
             iterations: h.iterations,
+            fallback: false,
+            repaired: false,
         })
     }
 

@@ -112,6 +112,8 @@ fn check_golden(model: &str) {
                     mode,
                     max_length: None,
                     batch_size,
+                    // The reference decoder is the decoding alone (protection: tests/protect.rs).
+                    protect: false,
                 },
             )
             .unwrap();

@@ -28,6 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `padir_result_flags`: the PaDIR output lost a protected span and the text was decoded again
+// with the AR model.
+#define PADIR_FLAG_FALLBACK_AR 1
+
+// `padir_result_flags`: no decoding kept every protected span; they were put back by repair.
+#define PADIR_FLAG_REPAIRED 2
+
 // Most texts one `padir_translate` call takes (larger counts are refused before anything is
 // allocated; translate in several calls).
 #define PADIR_MAX_TEXTS (1 << 20)
@@ -91,6 +98,8 @@ typedef struct padir_decode_options {
   int32_t acceptance;
   // 1 = reject a token equal to its left neighbour, 2 = keep it (NAR).
   int32_t remask_stutter;
+  // 1 = do not protect placeholders and markup; 0 = protect them where the model can.
+  int32_t no_protect;
 } padir_decode_options;
 
 #ifdef __cplusplus
@@ -135,6 +144,10 @@ int32_t padir_result_iterations(const struct padir_result *r, size_t i);
 
 // Target length, in tokens, of translation `i` (0 if `r` is NULL or `i` is out of range).
 int32_t padir_result_length(const struct padir_result *r, size_t i);
+
+// What happened to translation `i` around placeholder protection: `PADIR_FLAG_FALLBACK_AR`
+// and `PADIR_FLAG_REPAIRED` or'ed (0 if neither, or if `r` is NULL or `i` is out of range).
+int32_t padir_result_flags(const struct padir_result *r, size_t i);
 
 // Release a result (NULL is allowed and does nothing).
 void padir_result_free(struct padir_result *r);

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from .tokenizer import encode_source, encode_target
+from .protect import protect_pair
+from .tokenizer import encode_source, encode_target, has_placeholders
 
 
 def read_tsv(path: str | Path, limit: int | None = None) -> tuple[list[str], list[str]]:
@@ -58,6 +59,10 @@ class TokenizedCorpus:
 
     @classmethod
     def build(cls, tok: Tokenizer, src: list[str], tgt: list[str], chunk: int = 50_000):
+        """With a placeholder vocabulary, pairs are protected first (`protect.protect_pair`)."""
+        if has_placeholders(tok):
+            pairs = [protect_pair(s, t) for s, t in zip(src, tgt)]
+            src, tgt = [p[0] for p in pairs], [p[1] for p in pairs]
         s_ids, t_ids = [], []
         for i in range(0, len(src), chunk):
             s_ids += encode_source(tok, src[i : i + chunk])

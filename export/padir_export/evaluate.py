@@ -20,7 +20,8 @@ from tokenizers import Tokenizer
 from .config import EOS_ID, PAD_ID
 from .data import TokenizedCorpus
 from .model import PadirModel
-from .tokenizer import decode
+from .protect import protect, repair, restore
+from .tokenizer import decode, has_placeholders
 
 
 def _pad(rows: list[np.ndarray], device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,12 +116,25 @@ def greedy_ids(
 
 
 def greedy_bleu(
-    model: PadirModel, tok: Tokenizer, corpus: TokenizedCorpus, refs: list[str], n: int
+    model: PadirModel,
+    tok: Tokenizer,
+    corpus: TokenizedCorpus,
+    sources: list[str],
+    refs: list[str],
+    n: int,
 ) -> dict:
-    """BLEU, chrF and the share of outputs cut by the length limit, greedy, first `n` pairs."""
+    """BLEU, chrF and the share of outputs cut by the length limit, greedy, first `n` pairs.
+    With a placeholder vocabulary the corpus holds protected sources: outputs are restored
+    (and repaired where unfaithful, as the runtime's last resort) before scoring."""
     n = min(n, len(corpus), len(refs))
     ids, cut = greedy_ids(model, [corpus.src(i) for i in range(n)], model.cfg.max_target_len)
     hyps = [decode(tok, x) for x in ids]
+    if has_placeholders(tok):
+        protected = [protect(s) for s in sources[:n]]
+        hyps = [
+            r.text if r.faithful else repair(h, p)
+            for h, p, r in ((h, p, restore(h, p)) for h, p in zip(hyps, protected))
+        ]
     return {
         "bleu": sacrebleu.corpus_bleu(hyps, [refs[:n]]).score,
         "chrf": sacrebleu.corpus_chrf(hyps, [refs[:n]]).score,

@@ -49,13 +49,19 @@ class Pipeline:
 
     def tokenizer(self):
         tc = self.cfg["tokenizer"]
+        packed = REPO_ROOT / tc["resume"] if tc.get("resume") else None
+        if not self.tokenizer_path.exists() and packed is not None and packed.exists():
+            # A run packed by `checkpoint.py` goes on with its own vocabulary.
+            shutil.copy(packed, self.tokenizer_path)
         if not self.tokenizer_path.exists() and tc.get("from"):
             # A later training round keeps the vocabulary of the model it continues.
             shutil.copy(REPO_ROOT / tc["from"], self.tokenizer_path)
         if not self.tokenizer_path.exists():
             src, tgt = read_tsv(self.path("train"), limit=tc.get("train_pairs"))
             self.log("tokenizer", f"training BPE ({tc['vocab_size']} pieces) on {len(src)} pairs")
-            train_tokenizer(src + tgt, tc["vocab_size"], self.tokenizer_path)
+            train_tokenizer(
+                src + tgt, tc["vocab_size"], self.tokenizer_path, tc.get("placeholders", False)
+            )
         tok = load_tokenizer(self.tokenizer_path)
         if tok.get_vocab_size() != self.model_cfg.vocab_size:
             sys.exit(

@@ -120,8 +120,8 @@ def main() -> None:
 
         state = torch.load(ckpt, weights_only=False, map_location="cpu")["state"]
     dev = pipe.dev_corpus("teacher")
-    refs = read_tsv(pipe.path("dev"))[1]
-    scores = greedy_bleu(model, pipe.tokenizer(), dev, refs, args.sentences)
+    sources, refs = read_tsv(pipe.path("dev"))
+    scores = greedy_bleu(model, pipe.tokenizer(), dev, sources, refs, args.sentences)
     row = {
         "arm": args.arm,
         "settings": " ".join(args.set) or "(config as is)",

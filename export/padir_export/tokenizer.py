@@ -10,17 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 from .config import EOS_ID, SPECIAL_TOKENS
+from .protect import TOKENS as PLACEHOLDER_TOKENS
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, out_path: str | Path) -> Tokenizer:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, out_path: str | Path, placeholders: bool = False
+) -> Tokenizer:
+    """BPE of `vocab_size` pieces in all; with `placeholders`, the last ones are the
+    placeholder tokens of `protect.py` (ordinary added tokens: they detokenize as written)."""
+    extra = PLACEHOLDER_TOKENS if placeholders else []
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
+        vocab_size=vocab_size - len(extra),
         min_frequency=2,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -32,9 +38,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_path: str | Path)
     )
     for i, piece in enumerate(SPECIAL_TOKENS):
         assert tok.token_to_id(piece) == i, f"special token {piece} must have id {i}"
+    tok.add_tokens([AddedToken(t, normalized=False, special=False) for t in extra])
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     tok.save(str(out_path))
     return tok
+
+
+def has_placeholders(tok: Tokenizer) -> bool:
+    """Whether the vocabulary has the placeholder tokens (then text is protected around it)."""
+    return all(tok.token_to_id(t) is not None for t in PLACEHOLDER_TOKENS)
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:

@@ -29,11 +29,12 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from .checkpoint import unpack
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, ModelConfig
 from .data import make_batches, read_tsv
 from .evaluate import greedy_bleu, token_loss
 from .hf import load_hf
-from .pipeline import Pipeline
+from .pipeline import REPO_ROOT, Pipeline
 
 STOPPED_EXIT_CODE = 3  # stopped with a checkpoint before the last epoch; rerun to continue
 CURVE_COLUMNS = [
@@ -120,9 +121,14 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
     return tok_loss, len_loss
 
 
-def lr_at(step: int, tc: dict) -> float:
+def lr_at(step: int, tc: dict, rewarm_from: int | None = None) -> float:
+    """Linear warm-up, then inverse square root; a run resumed from packed weights (fresh
+    optimizer) warms up again over `resume_warmup_steps` from the step it resumed at."""
     warm = tc["warmup_steps"]
-    return tc["lr"] * min((step + 1) / warm, math.sqrt(warm / (step + 1)))
+    lr = tc["lr"] * min((step + 1) / warm, math.sqrt(warm / (step + 1)))
+    if rewarm_from is not None:
+        lr *= min(1.0, (step - rewarm_from + 1) / tc.get("resume_warmup_steps", 100))
+    return lr
 
 
 def param_groups(model, tc: dict) -> list[dict]:
@@ -232,7 +238,9 @@ class Curve:
     """The learning curve of a stage: `<runs>/<stage>-curve.tsv`, one row per evaluation."""
 
     def __init__(self, pipe: Pipeline, stage: str, tc: dict):
-        self.path = pipe.runs / f"{stage}-curve.tsv"
+        # In the repository when `curve` names a file there (the curve of a run that goes on
+        # over several sessions is committed), else in the run directory.
+        self.path = REPO_ROOT / tc["curve"] if tc.get("curve") else pipe.runs / f"{stage}-curve.tsv"
         self.every = tc.get("eval_every")
         self.n = tc.get("eval_sentences", 500)
         self.pipe, self.stage = pipe, stage
@@ -243,10 +251,10 @@ class Curve:
 
     def evaluate(self, model, state: dict) -> dict:
         if self.refs is None:
-            self.refs = read_tsv(self.pipe.path("dev"))[1]
+            self.sources, self.refs = read_tsv(self.pipe.path("dev"))
             self.tok = self.pipe.tokenizer()
         dev = self.pipe.dev_corpus(self.stage)
-        scores = greedy_bleu(model, self.tok, dev, self.refs, self.n)
+        scores = greedy_bleu(model, self.tok, dev, self.sources, self.refs, self.n)
         row = {
             "step": state["step"],
             "epoch": round(state["epoch"] + state["batch"] / max(state.get("batches", 1), 1), 4),
@@ -289,6 +297,12 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         state.update(ck["state"])
         if lead:
             pipe.log(stage, f"resumed from {ckpt_path} at {state}")
+    elif tc.get("resume") and (REPO_ROOT / tc["resume"]).exists():
+        # Packed by `checkpoint.py` in an earlier session, on another machine perhaps.
+        state.update(unpack(REPO_ROOT / tc["resume"], model))
+        state["rewarm_from"] = state["step"]
+        if lead:
+            pipe.log(stage, f"resumed from packed {tc['resume']} at step {state['step']}")
     elif (init_dir := pipe.init_path(stage)) is not None:
         # Continue from a shipped model: its weights, a fresh optimizer and a new warm-up.
         # Hugging Face checkpoints carry no length head: that one starts fresh.
@@ -371,7 +385,7 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
             mine = state["batch"] + rank
             idx = batches[mine] if mine < len(batches) else batches[state["batch"]][:0]
             for g in opt.param_groups:
-                g["lr"] = lr_at(state["step"], tc) * g.get("lr_mult", 1.0)
+                g["lr"] = lr_at(state["step"], tc, state.get("rewarm_from")) * g.get("lr_mult", 1.0)
             opt.zero_grad(set_to_none=False)
             if len(idx):
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):

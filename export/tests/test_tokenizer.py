@@ -35,3 +35,21 @@ def test_round_trip_is_byte_exact(tok, text):
 
 def test_special_ids_are_fixed(tok):
     assert [tok.token_to_id(t) for t in ["<pad>", "</s>", "<unk>", "<mask>"]] == [0, 1, 2, 3]
+
+
+def test_a_placeholder_vocabulary_keeps_its_size_and_round_trips(tmp_path):
+    from padir_export.protect import TOKENS, protect, restore
+    from padir_export.tokenizer import has_placeholders
+
+    corpus = ["Open the file %s", "Ouvrir le fichier %s", "Save {name}?"] * 50
+    tok = train_tokenizer(corpus, 300, tmp_path / "tokenizer.json", placeholders=True)
+    assert tok.get_vocab_size() == 300 and has_placeholders(tok)
+    assert [tok.token_to_id(t) for t in TOKENS] == list(range(300 - len(TOKENS), 300))
+    for text in SAMPLES:
+        p = protect(text)
+        (ids,) = encode_target(tok, [p.text])
+        for t in TOKENS:  # each placeholder is one token
+            assert p.text.count(t) == ids.count(tok.token_to_id(t))
+        r = restore(decode(tok, ids), p)
+        assert r.faithful and r.text == text, text
+    assert not has_placeholders(train_tokenizer(corpus, 300, tmp_path / "plain.json"))

@@ -170,3 +170,42 @@ def test_bf16_auto_measures_only_where_the_cpu_has_bf16(monkeypatch):
     assert not train_mod.use_bf16("auto", cpu, measure) and not calls
     monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)
     assert train_mod.use_bf16("auto", cpu, measure) and calls == [1]
+
+
+def test_a_run_packed_in_git_resumes_on_a_machine_without_its_run_directory(
+    tmp_path, tiny_dir, monkeypatch
+):
+    import shutil
+
+    from padir_export import checkpoint
+    from padir_export import pipeline as pipeline_mod
+
+    # The repository root is a temporary copy here: pack writes into it.
+    monkeypatch.setattr(checkpoint, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(pipeline_mod, "REPO_ROOT", tmp_path)
+    import padir_export.train as train_mod
+
+    monkeypatch.setattr(train_mod, "REPO_ROOT", tmp_path)
+    pipe = _round(tmp_path, tiny_dir, monkeypatch, {"resume": "packed/teacher.pt", "epochs": 50})
+    pipe.cfg["tokenizer"]["resume"] = "packed/tokenizer.json"
+    assert train(pipe, "teacher", max_minutes=None)  # 4 steps
+    checkpoint.pack(pipe, "teacher")
+    packed = tmp_path / "packed" / "teacher.pt"
+    assert packed.exists() and (tmp_path / "packed" / "tokenizer.json").exists()
+
+    # Another machine: no run directory; the config now asks for 6 steps.
+    shutil.rmtree(pipe.runs)
+    pipe.runs.mkdir(parents=True)
+    pipe.cfg["teacher"]["max_steps"] = 6
+    assert train(pipe, "teacher", max_minutes=None)
+    log = (pipe.runs / "teacher.log").read_text()
+    assert "resumed from packed packed/teacher.pt at step 4" in log
+    ck = torch.load(pipe.runs / "teacher.ckpt", weights_only=False)
+    assert ck["state"]["step"] == 6 and ck["state"]["rewarm_from"] == 4
+    # The weights went on from the packed ones (fp16-rounded), not from a fresh init.
+    start = torch.load(packed, weights_only=False)["model"]["shared.weight"].float()
+    final = pipe.load_final("teacher").shared.weight.detach()
+    assert (final - start).abs().max() < 0.05
+    assert train_mod.lr_at(4, pipe.cfg["teacher"], rewarm_from=4) < train_mod.lr_at(
+        4, pipe.cfg["teacher"]
+    )

@@ -54,7 +54,8 @@ JNIEXPORT jlong JNICALL Java_dev_padir_Translator_nativeNew(JNIEnv *env, jclass 
 }
 
 JNIEXPORT jobjectArray JNICALL Java_dev_padir_Translator_nativeTranslate(JNIEnv *env, jclass cls, jlong handle,
-                                                                         jobjectArray texts, jint mode, jint iterations) {
+                                                                         jobjectArray texts, jint mode, jint iterations,
+                                                                         jboolean protect) {
     (void)cls;
     jsize n = (*env)->GetArrayLength(env, texts);
     char **inputs = calloc((size_t)n + 1, sizeof(char *));
@@ -73,6 +74,7 @@ JNIEXPORT jobjectArray JNICALL Java_dev_padir_Translator_nativeTranslate(JNIEnv 
     padir_decode_options d = padir_default_decode_options();
     d.mode = mode;
     d.iterations = iterations;
+    d.no_protect = protect ? 0 : 1;
     padir_status st = padir_translate((padir_translator *)(intptr_t)handle, (const char *const *)inputs, (size_t)n, &d, &r);
     if (st != PADIR_OK) {
         throw_last(env, st);
@@ -83,7 +85,8 @@ JNIEXPORT jobjectArray JNICALL Java_dev_padir_Translator_nativeTranslate(JNIEnv 
     jobjectArray out_texts = (*env)->NewObjectArray(env, (jsize)len, bytes_cls, NULL);
     jfloatArray scores = (*env)->NewFloatArray(env, (jsize)len);
     jintArray iters = (*env)->NewIntArray(env, (jsize)len);
-    if (!out_texts || !scores || !iters) goto done;
+    jintArray flags = (*env)->NewIntArray(env, (jsize)len);
+    if (!out_texts || !scores || !iters || !flags) goto done;
     for (size_t i = 0; i < len; i++) {
         jbyteArray t = java_bytes(env, padir_result_text(r, i));
         if (!t) goto done;
@@ -93,12 +96,15 @@ JNIEXPORT jobjectArray JNICALL Java_dev_padir_Translator_nativeTranslate(JNIEnv 
         jint it = padir_result_iterations(r, i);
         (*env)->SetFloatArrayRegion(env, scores, (jsize)i, 1, &s);
         (*env)->SetIntArrayRegion(env, iters, (jsize)i, 1, &it);
+        jint f = padir_result_flags(r, i);
+        (*env)->SetIntArrayRegion(env, flags, (jsize)i, 1, &f);
     }
-    out = (*env)->NewObjectArray(env, 3, (*env)->FindClass(env, "java/lang/Object"), NULL);
+    out = (*env)->NewObjectArray(env, 4, (*env)->FindClass(env, "java/lang/Object"), NULL);
     if (out) {
         (*env)->SetObjectArrayElement(env, out, 0, out_texts);
         (*env)->SetObjectArrayElement(env, out, 1, scores);
         (*env)->SetObjectArrayElement(env, out, 2, iters);
+        (*env)->SetObjectArrayElement(env, out, 3, flags);
     }
 done:
     padir_result_free(r);

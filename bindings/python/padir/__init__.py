@@ -97,6 +97,7 @@ class _DecodeOptions(ctypes.Structure):
             "init",
             "acceptance",
             "remask_stutter",
+            "no_protect",
         )
     ]
 
@@ -141,6 +142,7 @@ def _load() -> ctypes.CDLL:
         "padir_result_score": ([vp, ctypes.c_size_t], ctypes.c_float),
         "padir_result_iterations": ([vp, ctypes.c_size_t], ctypes.c_int32),
         "padir_result_length": ([vp, ctypes.c_size_t], ctypes.c_int32),
+        "padir_result_flags": ([vp, ctypes.c_size_t], ctypes.c_int32),
         "padir_result_free": ([vp], None),
         "padir_translator_free": ([vp], None),
         "padir_last_error": ([], cp),
@@ -182,6 +184,10 @@ class Translation:
     score: float
     iterations: int
     length: int
+    # The PaDIR output lost a protected span (%s, <b>, ...): decoded again with the AR model.
+    fallback: bool = False
+    # No decoding kept every protected span: they were put back by repair.
+    repaired: bool = False
 
 
 _PROVIDERS = {"cpu": 0, "cuda": 1, "coreml": 2}
@@ -235,7 +241,10 @@ class Translator:
         length_beam: int | None = None,
         max_length: int | None = None,
         batch_size: int | None = None,
+        protect: bool = True,
     ) -> list[Translation]:
+        """`protect`: keep placeholders and markup (`%s`, `{name}`, `<b>`, URLs, ...) away from
+        the model and put them back, where the model has placeholder tokens."""
         if isinstance(texts, str):
             raise TypeError("translate takes a list of str, not a str")
         if mode not in _MODES:
@@ -243,6 +252,7 @@ class Translator:
         encoded = [_utf8(t, f"text {i}") for i, t in enumerate(texts)]
         d = _lib.padir_default_decode_options()
         d.mode = _MODES[mode]
+        d.no_protect = int(not protect)
         for field, value in (
             ("iterations", iterations),
             ("length_beam", length_beam),
@@ -278,6 +288,8 @@ class Translator:
                     score=_lib.padir_result_score(result, i),
                     iterations=_lib.padir_result_iterations(result, i),
                     length=_lib.padir_result_length(result, i),
+                    fallback=bool(_lib.padir_result_flags(result, i) & 1),
+                    repaired=bool(_lib.padir_result_flags(result, i) & 2),
                 )
                 for i in range(_lib.padir_result_len(result))
             ]

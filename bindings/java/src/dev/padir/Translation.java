@@ -1,15 +1,23 @@
 package dev.padir;
 
-/** One translated text with its mean log-probability and the decoder passes it took. */
+/**
+ * One translated text with its mean log-probability and the decoder passes it took;
+ * {@code fallback}: the PaDIR output lost a protected span (%s, a tag, ...) and the text was
+ * decoded again with the AR model; {@code repaired}: the spans were put back by repair.
+ */
 public final class Translation {
     public final String text;
     public final float score;
     public final int iterations;
+    public final boolean fallback;
+    public final boolean repaired;
 
-    Translation(String text, float score, int iterations) {
+    Translation(String text, float score, int iterations, int flags) {
         this.text = text;
         this.score = score;
         this.iterations = iterations;
+        this.fallback = (flags & 1) != 0;
+        this.repaired = (flags & 2) != 0;
     }
 
     @Override

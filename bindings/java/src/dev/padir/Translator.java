@@ -40,9 +40,19 @@ public final class Translator implements AutoCloseable {
 
     /**
      * Translate {@code texts} in order. {@code iterations} = 0 takes the model's default.
-     * Empty texts give empty translations.
+     * Empty texts give empty translations. Placeholders and markup are protected where the
+     * model can (see the four-argument form).
      */
     public Translation[] translate(String[] texts, Mode mode, int iterations) throws PadirException {
+        return translate(texts, mode, iterations, true);
+    }
+
+    /**
+     * As {@link #translate(String[], Mode, int)}; {@code protect} = false lets the model read
+     * placeholders and markup ({@code %s}, {@code {name}}, tags, URLs, ...) as plain text.
+     */
+    public Translation[] translate(String[] texts, Mode mode, int iterations, boolean protect)
+            throws PadirException {
         if (texts == null) throw new PadirException(PadirException.INVALID_ARGUMENT, "texts is null");
         byte[][] utf8 = new byte[texts.length][];
         for (int i = 0; i < texts.length; i++) {
@@ -55,13 +65,15 @@ public final class Translator implements AutoCloseable {
         lock.readLock().lock();
         try {
             if (handle == 0) throw new PadirException(PadirException.INVALID_ARGUMENT, "the translator is closed");
-            Object[] r = nativeTranslate(handle, utf8, mode == Mode.AR ? 1 : 0, iterations);
+            Object[] r = nativeTranslate(handle, utf8, mode == Mode.AR ? 1 : 0, iterations, protect);
             byte[][] outTexts = (byte[][]) r[0];
             float[] scores = (float[]) r[1];
             int[] iters = (int[]) r[2];
+            int[] flags = (int[]) r[3];
             Translation[] out = new Translation[outTexts.length];
             for (int i = 0; i < out.length; i++)
-                out[i] = new Translation(new String(outTexts[i], StandardCharsets.UTF_8), scores[i], iters[i]);
+                out[i] = new Translation(
+                        new String(outTexts[i], StandardCharsets.UTF_8), scores[i], iters[i], flags[i]);
             return out;
         } finally {
             lock.readLock().unlock();
@@ -88,8 +100,8 @@ public final class Translator implements AutoCloseable {
 
     private static native long nativeNew(byte[] modelDir, int threads) throws PadirException;
 
-    private static native Object[] nativeTranslate(long handle, byte[][] texts, int mode, int iterations)
-            throws PadirException;
+    private static native Object[] nativeTranslate(
+            long handle, byte[][] texts, int mode, int iterations, boolean protect) throws PadirException;
 
     private static native void nativeFree(long handle);
 

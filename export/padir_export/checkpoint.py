@@ -1,0 +1,59 @@
+"""Carry a long training run across machines in git. A session ends with
+
+    python -m padir_export.checkpoint --config export/configs/en-fr.json --stage teacher
+
+which packs the stage's checkpoint (`<runs>/<stage>.ckpt`) as fp16 weights and its progress
+(step, epoch, batch, training time; ~15 MB for the en-fr teacher, no optimizer state) into the
+stage's `resume` file, and the run's tokenizer into the tokenizer's `resume` file. The next
+session, on any machine, runs the same training command: with no checkpoint in its run
+directory, `train.py` starts from the packed weights at the packed step, with a fresh AdamW
+and `resume_warmup_steps` (default 100) of learning-rate warm-up, and the pipeline takes the
+packed tokenizer. Commit the two files, replacing the previous session's copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+import torch
+
+from .pipeline import REPO_ROOT, Pipeline
+
+
+def pack(pipe: Pipeline, stage: str) -> None:
+    tc = pipe.cfg[stage]
+    if not tc.get("resume"):
+        raise SystemExit(f"{pipe.config_path}: {stage}.resume (the packed file's path) is not set")
+    ck = torch.load(pipe.runs / f"{stage}.ckpt", weights_only=False, map_location="cpu")
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
+    out = REPO_ROOT / tc["resume"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v for k, v in ck["state"].items() if k != "rewarm_from"}
+    torch.save({"model": weights, "state": state, "model_config": ck["model_config"]}, out)
+    print(f"packed step {state['step']} into {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    tok = pipe.cfg["tokenizer"].get("resume")
+    if tok:
+        shutil.copy(pipe.tokenizer_path, REPO_ROOT / tok)
+        print(f"copied the tokenizer to {REPO_ROOT / tok}")
+
+
+def unpack(path, model) -> dict:
+    """Load packed weights into `model` (as fp32); returns the packed progress."""
+    packed = torch.load(path, weights_only=False, map_location="cpu")
+    model.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in packed["model"].items()}
+    )
+    return packed["state"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--stage", choices=["teacher", "student"], required=True)
+    args = ap.parse_args()
+    pack(Pipeline(args.config), args.stage)
+
+
+if __name__ == "__main__":
+    main()
