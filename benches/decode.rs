@@ -46,6 +46,7 @@ fn decode(c: &mut Criterion) {
                 batch_size: batch,
                 // The decode loops alone (the tiny model's outputs would trigger fallbacks).
                 protect: false,
+                sentences: false,
             };
             group.bench_with_input(
                 BenchmarkId::new(&name, format!("batch{batch}")),

@@ -99,13 +99,14 @@ pub fn run(
     let refs: Option<Vec<&str>> = references.map(|r| r.iter().map(String::as_str).collect());
     let mut rows = Vec::new();
     for config in configs {
-        // As a user translates: with placeholder protection (and its AR fallback) where the
-        // model has it.
+        // With placeholder protection (and its AR fallback) where the model has it, as a user
+        // translates; each line whole, as CTranslate2 gets it in bench/side_by_side.py.
         let single = DecodeOptions {
             mode: config.mode.clone(),
             max_length: None,
             batch_size: 1,
             protect: true,
+            sentences: false,
         };
         let batched = DecodeOptions {
             batch_size,

@@ -41,6 +41,10 @@ struct ResultItem {
 pub const PADIR_FLAG_FALLBACK_AR: i32 = 1;
 /// `padir_result_flags`: no decoding kept every protected span; they were put back by repair.
 pub const PADIR_FLAG_REPAIRED: i32 = 2;
+/// `padir_result_flags`: a sentence was longer than the model reads and was cut into parts.
+pub const PADIR_FLAG_SPLIT: i32 = 4;
+/// `padir_result_flags`: an output ran into the length limit; its end may be missing.
+pub const PADIR_FLAG_TRUNCATED: i32 = 8;
 
 /// Outcome of a call. On anything but `PADIR_OK`, `padir_last_error()` says what went wrong.
 #[repr(C)]
@@ -106,6 +110,9 @@ pub struct padir_decode_options {
     pub remask_stutter: i32,
     /// 1 = do not protect placeholders and markup; 0 = protect them where the model can.
     pub no_protect: i32,
+    /// 1 = translate each text as one piece (too long = an error); 0 = sentence by sentence,
+    /// joined with the original spacing, a sentence too long for the model cut further.
+    pub no_sentences: i32,
 }
 
 thread_local! {
@@ -222,6 +229,7 @@ fn decode_options(o: &padir_decode_options) -> Result<DecodeOptions, Error> {
         batch_size: count(o.batch_size, "batch_size")?
             .unwrap_or(DecodeOptions::default().batch_size),
         protect: o.no_protect == 0,
+        sentences: o.no_sentences == 0,
     })
 }
 
@@ -252,6 +260,7 @@ pub extern "C" fn padir_default_decode_options() -> padir_decode_options {
         acceptance: 0,
         remask_stutter: 0,
         no_protect: 0,
+        no_sentences: 0,
     }
 }
 
@@ -326,16 +335,25 @@ pub unsafe extern "C" fn padir_translate(
                 score: tr.score,
                 iterations: tr.iterations as i32,
                 length: tr.length as i32,
-                flags: if tr.fallback {
-                    PADIR_FLAG_FALLBACK_AR
-                } else {
-                    0
-                } | if tr.repaired { PADIR_FLAG_REPAIRED } else { 0 },
+                flags: flags(&tr),
             })
             .collect();
         *out = Box::into_raw(Box::new(padir_result { items }));
         Ok(())
     })
+}
+
+/// The `PADIR_FLAG_*` bits of a translation.
+fn flags(tr: &crate::Translation) -> i32 {
+    [
+        (tr.fallback, PADIR_FLAG_FALLBACK_AR),
+        (tr.repaired, PADIR_FLAG_REPAIRED),
+        (tr.split, PADIR_FLAG_SPLIT),
+        (tr.truncated, PADIR_FLAG_TRUNCATED),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |acc, (_, bit)| acc | bit)
 }
 
 fn item<'a>(r: *const padir_result, i: usize) -> Result<&'a ResultItem, Error> {
@@ -379,8 +397,9 @@ pub unsafe extern "C" fn padir_result_length(r: *const padir_result, i: usize) -
     guard_value(0, || Ok(item(r, i)?.length))
 }
 
-/// What happened to translation `i` around placeholder protection: `PADIR_FLAG_FALLBACK_AR`
-/// and `PADIR_FLAG_REPAIRED` or'ed (0 if neither, or if `r` is NULL or `i` is out of range).
+/// What happened to translation `i`: `PADIR_FLAG_FALLBACK_AR`, `PADIR_FLAG_REPAIRED`,
+/// `PADIR_FLAG_SPLIT` and `PADIR_FLAG_TRUNCATED` or'ed (0 if none, or if `r` is NULL or `i` is
+/// out of range).
 #[no_mangle]
 pub unsafe extern "C" fn padir_result_flags(r: *const padir_result, i: usize) -> i32 {
     guard_value(0, || Ok(item(r, i)?.flags))

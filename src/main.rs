@@ -30,11 +30,15 @@ translate options:
   --provider cpu|cuda|coreml  execution provider (default cpu)
   --allow-fallback        use the CPU if the provider fails instead of stopping
   --input FILE            read from FILE instead of stdin
+  --no-sentences          translate each line as one piece (default: sentence by sentence,
+                          joined with the original spacing; a sentence longer than the
+                          model reads is cut further, with a warning)
   --no-protect            do not protect placeholders and markup (%s, {name}, <b>, URLs, ...)
                           from the model (protected by default where the model has
                           placeholder tokens)
   --json                  one JSON object per line: text, ids, score, length, iterations
-                          (and fallback: ar, repaired: true, error: WHY when they apply)
+                          and sentences (and fallback: ar, repaired, split, truncated,
+                          error: WHY when they apply)
 ";
 
 struct Args {
@@ -119,6 +123,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
             }
             "--allow-fallback" => translator.allow_fallback = true,
             "--no-protect" => decode.protect = false,
+            "--no-sentences" => decode.sentences = false,
             "--input" => input = Some(value(&flag, it.next())?),
             "--json" => json = true,
             other => return Err(Error::InvalidArgument(format!("unknown option {other:?}"))),
@@ -290,17 +295,20 @@ fn translate(args: Args) -> Result<(), Error> {
                 Err(_) => break,
             }
         }
-        // A line the model cannot read gives an empty output line and a message naming it;
-        // the other lines are still translated.
+        // A line that cannot be translated (not UTF-8; or too long, when it is not split into
+        // sentences) gives an empty output line and a message naming it; the other lines are
+        // still translated.
+        let first = number + 1;
         let mut errors: Vec<Option<String>> = Vec::with_capacity(batch.len());
         let mut texts: Vec<&str> = Vec::with_capacity(batch.len());
         for line in &batch {
             number += 1;
             let why = match line {
-                Ok(text) => translator
+                Ok(text) if !args.decode.sentences => translator
                     .check_source(text)
                     .err()
                     .map(|e| e.message().to_string()),
+                Ok(_) => None,
                 Err(why) => Some(why.clone()),
             };
             if let Some(why) = &why {
@@ -313,16 +321,35 @@ fn translate(args: Args) -> Result<(), Error> {
             });
             errors.push(why);
         }
-        for (t, why) in translator
+        for (k, (t, why)) in translator
             .translate(&texts, &args.decode)?
             .into_iter()
             .zip(&errors)
+            .enumerate()
         {
+            if t.split {
+                eprintln!(
+                    "padir: line {}: a sentence longer than the model reads was cut into parts",
+                    first + k
+                );
+            }
+            if t.truncated {
+                eprintln!(
+                    "padir: line {}: the translation ran into the length limit (its end may be missing)",
+                    first + k
+                );
+            }
             if args.json {
                 let mut obj = serde_json::json!({
                     "text": t.text, "ids": t.ids, "score": t.score,
-                    "length": t.length, "iterations": t.iterations,
+                    "length": t.length, "iterations": t.iterations, "sentences": t.sentences,
                 });
+                if t.split {
+                    obj["split"] = serde_json::Value::Bool(true);
+                }
+                if t.truncated {
+                    obj["truncated"] = serde_json::Value::Bool(true);
+                }
                 if let Some(why) = why {
                     obj["error"] = serde_json::Value::String(why.clone());
                 }

@@ -143,6 +143,10 @@ pub struct DecodeOptions {
     /// [`crate::text::protect`]) where the model's vocabulary has placeholder tokens; a
     /// PaDIR output that loses one is decoded again with the AR model.
     pub protect: bool,
+    /// Translate each text sentence by sentence ([`crate::text::sentences`]) and join the
+    /// translations with the original spacing; a sentence longer than the model reads is cut
+    /// further. Off: each text is one piece, and one too long is an error.
+    pub sentences: bool,
 }
 
 impl Default for DecodeOptions {
@@ -152,6 +156,7 @@ impl Default for DecodeOptions {
             max_length: None,
             batch_size: 32,
             protect: true,
+            sentences: true,
         }
     }
 }

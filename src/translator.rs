@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{parse_acceptance, parse_init, Manifest, OnnxModel};
 use crate::options::{DecodeOptions, Mode, NarOptions, TranslatorOptions};
 use crate::text::protect::{self, protect, repair, restore, Protected};
+use crate::text::sentences::{split_for_model, Split};
 
 /// Upper bounds on decode options: beyond them a request is a mistake, not a setting.
 const MAX_ITERATIONS: usize = 64;
@@ -34,6 +35,13 @@ pub struct Translation {
     /// No decoding kept every protected span: they were put back by [`repair`] (each span as
     /// often as in the source, missing ones appended).
     pub repaired: bool,
+    /// An output ran into the length limit (`max_length`): its end may be missing.
+    pub truncated: bool,
+    /// Pieces translated: the text's sentences (with `DecodeOptions::sentences`), 1 otherwise.
+    pub sentences: usize,
+    /// A sentence was longer than the model reads and was cut into parts (at clause
+    /// punctuation, else between words) before translation.
+    pub split: bool,
 }
 
 /// A loaded model: tokenizer, graphs and manifest. Cheap to share: wrap it in an `Arc` and call
@@ -146,6 +154,63 @@ impl Translator {
         texts: &[S],
         options: &DecodeOptions,
     ) -> Result<Vec<Translation>> {
+        if !options.sentences {
+            return self.translate_protected(texts, options);
+        }
+        // Each text in the pieces the model reads (sentences, cut further where too long); all
+        // pieces of all texts are translated together, so batches stay full.
+        let fits = |s: &str| self.check_source(s).is_ok();
+        let layouts: Vec<(Split, bool)> = texts
+            .iter()
+            .map(|t| split_for_model(t.as_ref(), &fits))
+            .collect();
+        let pieces: Vec<&str> = layouts
+            .iter()
+            .flat_map(|(split, _)| split.pieces.iter().map(String::as_str))
+            .collect();
+        let mut done = self.translate_protected(&pieces, options)?.into_iter();
+        Ok(layouts
+            .iter()
+            .map(|(split, cut)| {
+                let parts: Vec<Translation> = done.by_ref().take(split.pieces.len()).collect();
+                let texts: Vec<&str> = parts.iter().map(|t| t.text.as_str()).collect();
+                let length: usize = parts.iter().map(|t| t.length).sum();
+                Translation {
+                    // A blank text has no pieces and translates to nothing, spaces included.
+                    text: if parts.is_empty() {
+                        String::new()
+                    } else {
+                        split.join(&texts)
+                    },
+                    ids: parts.iter().flat_map(|t| t.ids.iter().copied()).collect(),
+                    // Mean over the tokens of all pieces, as for one sentence.
+                    score: if length == 0 {
+                        0.0
+                    } else {
+                        (parts
+                            .iter()
+                            .map(|t| t.score as f64 * t.length as f64)
+                            .sum::<f64>()
+                            / length as f64) as f32
+                    },
+                    length,
+                    iterations: parts.iter().map(|t| t.iterations).max().unwrap_or(0),
+                    fallback: parts.iter().any(|t| t.fallback),
+                    repaired: parts.iter().any(|t| t.repaired),
+                    truncated: parts.iter().any(|t| t.truncated),
+                    sentences: parts.len(),
+                    split: *cut,
+                }
+            })
+            .collect())
+    }
+
+    /// Translate each text as one piece, with placeholder protection where it applies.
+    fn translate_protected<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        options: &DecodeOptions,
+    ) -> Result<Vec<Translation>> {
         if !(options.protect && self.placeholders) {
             return self.translate_plain(texts, options);
         }
@@ -228,6 +293,9 @@ impl Translator {
                 iterations: 0,
                 fallback: false,
                 repaired: false,
+                truncated: false,
+                sentences: 0,
+                split: false,
             };
             texts.len()
         ];
@@ -238,7 +306,7 @@ impl Translator {
                 None => decode_ar(&self.model, &batch, max_length)?,
             };
             for (&i, h) in chunk.iter().zip(hyps) {
-                out[i] = self.finish(h)?;
+                out[i] = self.finish(h, max_length)?;
             }
         }
         Ok(out)
@@ -288,7 +356,7 @@ impl Translator {
             .collect()
     }
 
-    fn finish(&self, h: Hypothesis) -> Result<Translation> {
+    fn finish(&self, h: Hypothesis, max_length: usize) -> Result<Translation> {
         let ids: Vec<u32> = h.tokens.iter().map(|&t| t as u32).collect();
         let text = self
             .tokenizer
@@ -302,6 +370,10 @@ impl Translator {
             iterations: h.iterations,
             fallback: false,
             repaired: false,
+            // AR stopped by the limit, or a NAR length clamped to it.
+            truncated: h.length >= max_length,
+            sentences: 1,
+            split: false,
         })
     }
 

@@ -247,14 +247,39 @@ fn bench_reports_every_configuration_with_quality() {
 }
 
 #[test]
-fn a_too_long_line_loses_nothing_else() {
+fn a_too_long_line_is_cut_into_parts_or_left_out_whole() {
     let long = "word ".repeat(3000);
     let input = format!("Open the file\n{long}\nClose all windows\n");
+    // Sentence by sentence (the default): translated in parts, with a warning.
     let out = padir(&["translate", "--model", common::TINY], &input);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert!(lines.iter().all(|l| !l.is_empty()));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("line 2: a sentence longer than the model reads was cut"));
+    // Whole lines: that line is left out, the others translated.
+    let out = padir(
+        &["translate", "--model", common::TINY, "--no-sentences"],
+        &input,
+    );
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text:?}");
     assert!(!lines[0].is_empty() && lines[1].is_empty() && !lines[2].is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2 has"));
+}
+
+#[test]
+fn a_paragraph_comes_back_as_its_sentences_on_one_line() {
+    let para = "Save the file. Close the window. Open the menu. Quit the program. Restart it.";
+    let out = padir(
+        &["translate", "--model", common::TINY, "--json"],
+        &format!("{para}\n"),
+    );
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sentences"], 5);
 }

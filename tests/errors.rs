@@ -140,10 +140,18 @@ fn bad_decode_options_and_inputs() {
         "batch size",
     );
     let huge = "word ".repeat(5000);
-    invalid(
-        t.translate(&["fine", huge.as_str()], &DecodeOptions::nar()),
-        "input 1 has",
-    );
+    let whole = DecodeOptions {
+        sentences: false,
+        ..DecodeOptions::nar()
+    };
+    invalid(t.translate(&["fine", huge.as_str()], &whole), "input 1 has");
+    // Sentence by sentence (the default), a text too long for the model is cut into parts and
+    // translated, with the cut reported.
+    let out = t
+        .translate(&["fine", huge.as_str()], &DecodeOptions::nar())
+        .unwrap();
+    assert!(out[1].split && out[1].sentences > 1 && !out[1].text.is_empty());
+    assert!(!out[0].split && out[0].sentences == 1);
     // Empty and blank inputs give empty outputs, and nothing else is lost.
     let out = t
         .translate(&["", "   ", "Open the file"], &DecodeOptions::nar())

@@ -112,8 +112,10 @@ fn check_golden(model: &str) {
                     mode,
                     max_length: None,
                     batch_size,
-                    // The reference decoder is the decoding alone (protection: tests/protect.rs).
+                    // The reference decoder is the decoding alone (protection: tests/protect.rs;
+                    // sentences: src/text/sentences.rs).
                     protect: false,
+                    sentences: false,
                 },
             )
             .unwrap();

@@ -70,8 +70,13 @@ int main(int argc, char **argv) {
     static char huge[60000];
     for (size_t i = 0; i + 1 < sizeof huge; i++) huge[i] = (i % 5 == 4) ? ' ' : 'a';
     const char *long_text[] = {huge};
-    CHECK(padir_translate(t, long_text, 1, NULL, &r) == PADIR_ERR_INVALID_ARGUMENT, "input too long");
+    d = padir_default_decode_options();
+    d.no_sentences = 1; /* one piece: too long for the model */
+    CHECK(padir_translate(t, long_text, 1, &d, &r) == PADIR_ERR_INVALID_ARGUMENT, "input too long");
     CHECK(error_mentions("tokens"), "message explains the length limit");
+    /* Sentence by sentence (the default), it is cut into parts and translated. */
+    CHECK(padir_translate(t, long_text, 1, NULL, &r) == PADIR_OK && (padir_result_flags(r, 0) & PADIR_FLAG_SPLIT), "long input split");
+    padir_result_free(r);
 
     /* Counts no array can have: refused before anything is allocated or read. */
     CHECK(padir_translate(t, texts, (size_t)1 << 40, NULL, &r) == PADIR_ERR_INVALID_ARGUMENT && r == NULL, "2^40 texts");

@@ -35,6 +35,12 @@
 // `padir_result_flags`: no decoding kept every protected span; they were put back by repair.
 #define PADIR_FLAG_REPAIRED 2
 
+// `padir_result_flags`: a sentence was longer than the model reads and was cut into parts.
+#define PADIR_FLAG_SPLIT 4
+
+// `padir_result_flags`: an output ran into the length limit; its end may be missing.
+#define PADIR_FLAG_TRUNCATED 8
+
 // Most texts one `padir_translate` call takes (larger counts are refused before anything is
 // allocated; translate in several calls).
 #define PADIR_MAX_TEXTS (1 << 20)
@@ -100,6 +106,9 @@ typedef struct padir_decode_options {
   int32_t remask_stutter;
   // 1 = do not protect placeholders and markup; 0 = protect them where the model can.
   int32_t no_protect;
+  // 1 = translate each text as one piece (too long = an error); 0 = sentence by sentence,
+  // joined with the original spacing, a sentence too long for the model cut further.
+  int32_t no_sentences;
 } padir_decode_options;
 
 #ifdef __cplusplus
@@ -145,8 +154,9 @@ int32_t padir_result_iterations(const struct padir_result *r, size_t i);
 // Target length, in tokens, of translation `i` (0 if `r` is NULL or `i` is out of range).
 int32_t padir_result_length(const struct padir_result *r, size_t i);
 
-// What happened to translation `i` around placeholder protection: `PADIR_FLAG_FALLBACK_AR`
-// and `PADIR_FLAG_REPAIRED` or'ed (0 if neither, or if `r` is NULL or `i` is out of range).
+// What happened to translation `i`: `PADIR_FLAG_FALLBACK_AR`, `PADIR_FLAG_REPAIRED`,
+// `PADIR_FLAG_SPLIT` and `PADIR_FLAG_TRUNCATED` or'ed (0 if none, or if `r` is NULL or `i` is
+// out of range).
 int32_t padir_result_flags(const struct padir_result *r, size_t i);
 
 // Release a result (NULL is allowed and does nothing).

@@ -1,4 +1,5 @@
-//! Text handling between the caller and the tokenizer: placeholder protection (`protect`).
-//! Sentence splitting belongs here too when it arrives.
+//! Text handling between the caller and the tokenizer: sentence splitting (`sentences`) and
+//! placeholder protection (`protect`).
 
 pub mod protect;
+pub mod sentences;

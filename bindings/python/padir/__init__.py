@@ -98,6 +98,7 @@ class _DecodeOptions(ctypes.Structure):
             "acceptance",
             "remask_stutter",
             "no_protect",
+            "no_sentences",
         )
     ]
 
@@ -188,10 +189,24 @@ class Translation:
     fallback: bool = False
     # No decoding kept every protected span: they were put back by repair.
     repaired: bool = False
+    # A sentence longer than the model reads was cut into parts before translation.
+    split: bool = False
+    # An output ran into the length limit: its end may be missing.
+    truncated: bool = False
 
 
 _PROVIDERS = {"cpu": 0, "cuda": 1, "coreml": 2}
 _MODES = {"nar": 0, "ar": 1}
+
+
+def _flags(bits: int) -> dict:
+    """`padir_result_flags` bits (PADIR_FLAG_* in padir.h) as Translation fields."""
+    return {
+        "fallback": bool(bits & 1),
+        "repaired": bool(bits & 2),
+        "split": bool(bits & 4),
+        "truncated": bool(bits & 8),
+    }
 
 
 class Translator:
@@ -242,9 +257,12 @@ class Translator:
         max_length: int | None = None,
         batch_size: int | None = None,
         protect: bool = True,
+        sentences: bool = True,
     ) -> list[Translation]:
         """`protect`: keep placeholders and markup (`%s`, `{name}`, `<b>`, URLs, ...) away from
-        the model and put them back, where the model has placeholder tokens."""
+        the model and put them back, where the model has placeholder tokens. `sentences`:
+        translate sentence by sentence, joined with the original spacing (a sentence too long
+        for the model is cut further); False: each text whole (too long is an error)."""
         if isinstance(texts, str):
             raise TypeError("translate takes a list of str, not a str")
         if mode not in _MODES:
@@ -253,6 +271,7 @@ class Translator:
         d = _lib.padir_default_decode_options()
         d.mode = _MODES[mode]
         d.no_protect = int(not protect)
+        d.no_sentences = int(not sentences)
         for field, value in (
             ("iterations", iterations),
             ("length_beam", length_beam),
@@ -288,8 +307,7 @@ class Translator:
                     score=_lib.padir_result_score(result, i),
                     iterations=_lib.padir_result_iterations(result, i),
                     length=_lib.padir_result_length(result, i),
-                    fallback=bool(_lib.padir_result_flags(result, i) & 1),
-                    repaired=bool(_lib.padir_result_flags(result, i) & 2),
+                    **_flags(_lib.padir_result_flags(result, i)),
                 )
                 for i in range(_lib.padir_result_len(result))
             ]

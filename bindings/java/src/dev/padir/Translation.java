@@ -11,6 +11,10 @@ public final class Translation {
     public final int iterations;
     public final boolean fallback;
     public final boolean repaired;
+    /** A sentence longer than the model reads was cut into parts before translation. */
+    public final boolean split;
+    /** An output ran into the length limit: its end may be missing. */
+    public final boolean truncated;
 
     Translation(String text, float score, int iterations, int flags) {
         this.text = text;
@@ -18,6 +22,8 @@ public final class Translation {
         this.iterations = iterations;
         this.fallback = (flags & 1) != 0;
         this.repaired = (flags & 2) != 0;
+        this.split = (flags & 4) != 0;
+        this.truncated = (flags & 8) != 0;
     }
 
     @Override
