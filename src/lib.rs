@@ -11,11 +11,13 @@
 //! - [`decode`]: the refinement loop and the AR loop, written against small model traits;
 //! - [`Translator`]: the public API; the `padir` CLI and the C ABI ([`capi`]) are shells over it.
 //!
-//! ```no_run
+//! ```
 //! use padir::{DecodeOptions, Translator, TranslatorOptions};
-//! let translator = Translator::load("onnx/en-fr", &TranslatorOptions::default())?;
+//! // onnx/tiny is the test model of the repository; onnx/en-fr the English-French demo model.
+//! let translator = Translator::load("onnx/tiny", &TranslatorOptions::default())?;
 //! for t in translator.translate(&["Cannot open file %s"], &DecodeOptions::nar())? {
 //!     println!("{} (score {:.2}, {} iterations)", t.text, t.score, t.iterations);
+//!     assert!(t.text.contains("%s")); // placeholders come back (see `text::protect`)
 //! }
 //! # Ok::<(), padir::Error>(())
 //! ```

@@ -82,10 +82,11 @@ fn source_byte_limit(tokenizer: &Tokenizer, max_tokens: usize) -> usize {
 impl Translator {
     /// Load the model in `dir` (a folder with `model.json`, its graphs and tokenizer).
     ///
-    /// ```no_run
+    /// ```
     /// use padir::{DecodeOptions, Translator, TranslatorOptions};
-    /// let t = Translator::load("onnx/en-fr", &TranslatorOptions::default())?;
-    /// let out = t.translate(&["Save the file before closing."], &DecodeOptions::nar())?;
+    /// let t = Translator::load("onnx/tiny", &TranslatorOptions::default())?;
+    /// let out = t.translate(&["Save the file before closing. Then quit."], &DecodeOptions::nar())?;
+    /// assert_eq!(out[0].sentences, 2);
     /// println!("{}", out[0].text);
     /// # Ok::<(), padir::Error>(())
     /// ```
