@@ -141,3 +141,25 @@ def greedy_bleu(
         "cut": sum(cut) / max(n, 1),
         "hyps": hyps,
     }
+
+
+SCORE_COLUMNS = ["dev_token_loss", "dev_bleu", "dev_chrf", "dev_cut"]
+
+
+def score_teacher(
+    model: PadirModel,
+    tok: Tokenizer,
+    corpus: TokenizedCorpus,
+    sources: list[str],
+    refs: list[str],
+    n: int,
+) -> dict:
+    """The row a learning curve or a probe records: dev token loss on the whole dev set, and
+    greedy BLEU, chrF and share cut on its first `n` pairs (`SCORE_COLUMNS`)."""
+    scores = greedy_bleu(model, tok, corpus, sources, refs, n)
+    return {
+        "dev_token_loss": round(token_loss(model, corpus), 4),
+        "dev_bleu": round(scores["bleu"], 2),
+        "dev_chrf": round(scores["chrf"], 2),
+        "dev_cut": round(scores["cut"], 4),
+    }

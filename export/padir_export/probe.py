@@ -24,22 +24,11 @@ from pathlib import Path
 
 from .config import load_json
 from .data import read_tsv
-from .evaluate import greedy_bleu, token_loss
+from .evaluate import SCORE_COLUMNS, score_teacher
 from .pipeline import REPO_ROOT, Pipeline
 from .train import train
 
-COLUMNS = [
-    "arm",
-    "settings",
-    "steps",
-    "train_hours",
-    "target_tokens",
-    "dev_token_loss",
-    "dev_bleu",
-    "dev_chrf",
-    "dev_cut",
-    "finished",
-]
+COLUMNS = ["arm", "settings", "steps", "train_hours", "target_tokens", *SCORE_COLUMNS, "finished"]
 
 
 def apply_setting(cfg: dict, setting: str) -> None:
@@ -121,17 +110,13 @@ def main() -> None:
         state = torch.load(ckpt, weights_only=False, map_location="cpu")["state"]
     dev = pipe.dev_corpus("teacher")
     sources, refs = read_tsv(pipe.path("dev"))
-    scores = greedy_bleu(model, pipe.tokenizer(), dev, sources, refs, args.sentences)
     row = {
         "arm": args.arm,
         "settings": " ".join(args.set) or "(config as is)",
         "steps": state.get("step", args.steps),
         "train_hours": round(state.get("seconds", time.time() - t0) / 3600, 3),
         "target_tokens": state.get("target_tokens", ""),
-        "dev_token_loss": round(token_loss(model, dev), 4),
-        "dev_bleu": round(scores["bleu"], 2),
-        "dev_chrf": round(scores["chrf"], 2),
-        "dev_cut": round(scores["cut"], 4),
+        **score_teacher(model, pipe.tokenizer(), dev, sources, refs, args.sentences),
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
     table = Path(args.table)

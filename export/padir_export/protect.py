@@ -85,6 +85,11 @@ class Protected:
     markers: list[str] = field(default_factory=list)  # accelerator characters, in order
     source: str = ""  # the text before protection
 
+    def unpositioned(self):
+        """Indices of the printf conversions without a position, in source order: their
+        placeholders are dealt out in this order whatever order the model wrote them in."""
+        return iter(i for i, k in enumerate(self.kinds) if k == "printf")
+
 
 def protect(text: str) -> Protected:
     out, spans, kinds, markers = [], [], [], []
@@ -141,7 +146,7 @@ def protect_pair(source: str, target: str) -> tuple[str, str]:
     if not p.spans and not p.markers:
         return source, target
     index = {s: i for i, (s, k) in enumerate(zip(p.spans, p.kinds)) if k != "printf"}
-    unpositioned = iter(i for i, k in enumerate(p.kinds) if k == "printf")
+    unpositioned = p.unpositioned()
     out, pos = [], 0
     for kind, m in _target_spans(target):
         if kind == "accelerator":
@@ -168,8 +173,7 @@ class Restored:
 
 
 def restore(translation: str, p: Protected) -> Restored:
-    unpositioned = [i for i, k in enumerate(p.kinds) if k == "printf"]
-    dealt = iter(unpositioned)
+    dealt = p.unpositioned()
     used: list[str] = []
     markers = iter(p.markers)
     ok = True
@@ -211,7 +215,7 @@ def repair(translation: str, p: Protected) -> str:
     only as often as the source has it (extra placeholders, unknown ones and extra markers are
     dropped) and append the spans it lacks, in source order: nothing of the source is lost."""
     want = Counter(_occurrences(p))
-    unpositioned = iter(i for i, k in enumerate(p.kinds) if k == "printf")
+    unpositioned = p.unpositioned()
     markers = iter(p.markers)
     out, pos = [], 0
     for m in PLACEHOLDER_RE.finditer(translation):

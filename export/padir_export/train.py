@@ -32,21 +32,12 @@ import torch.nn.functional as F
 from .checkpoint import unpack
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, ModelConfig
 from .data import make_batches, read_tsv
-from .evaluate import greedy_bleu, token_loss
+from .evaluate import SCORE_COLUMNS, score_teacher
 from .hf import load_hf
 from .pipeline import REPO_ROOT, Pipeline
 
 STOPPED_EXIT_CODE = 3  # stopped with a checkpoint before the last epoch; rerun to continue
-CURVE_COLUMNS = [
-    "step",
-    "epoch",
-    "train_hours",
-    "target_tokens",
-    "dev_token_loss",
-    "dev_bleu",
-    "dev_chrf",
-    "dev_cut",
-]
+CURVE_COLUMNS = ["step", "epoch", "train_hours", "target_tokens", *SCORE_COLUMNS]
 
 
 def pad_batch(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,16 +245,12 @@ class Curve:
             self.sources, self.refs = read_tsv(self.pipe.path("dev"))
             self.tok = self.pipe.tokenizer()
         dev = self.pipe.dev_corpus(self.stage)
-        scores = greedy_bleu(model, self.tok, dev, self.sources, self.refs, self.n)
         row = {
             "step": state["step"],
             "epoch": round(state["epoch"] + state["batch"] / max(state.get("batches", 1), 1), 4),
             "train_hours": round(state["seconds"] / 3600, 4),
             "target_tokens": state.get("target_tokens", 0),
-            "dev_token_loss": round(token_loss(model, dev), 4),
-            "dev_bleu": round(scores["bleu"], 2),
-            "dev_chrf": round(scores["chrf"], 2),
-            "dev_cut": round(scores["cut"], 4),
+            **score_teacher(model, self.tok, dev, self.sources, self.refs, self.n),
         }
         new = not self.path.exists()
         with open(self.path, "a", encoding="utf-8") as f:

@@ -209,3 +209,16 @@ def test_a_run_packed_in_git_resumes_on_a_machine_without_its_run_directory(
     assert train_mod.lr_at(4, pipe.cfg["teacher"], rewarm_from=4) < train_mod.lr_at(
         4, pipe.cfg["teacher"]
     )
+
+
+def test_a_probe_arm_differs_from_its_base_only_in_its_settings():
+    from padir_export.probe import arm_config
+
+    base = {"name": "en-fr", "teacher": {"epochs": 2, "lr": 1e-3, "init": "x", "eval_every": 9}}
+    arm = arm_config(base, "x16", ["teacher.shared_lr_mult=16", "model.encoder_layers=6"], 600)
+    assert arm["name"] == "probe-x16"
+    assert arm["teacher"] == {"epochs": 2, "lr": 1e-3, "max_steps": 600, "shared_lr_mult": 16}
+    assert arm["model"] == {"encoder_layers": 6}
+    assert base["teacher"]["init"] == "x"  # the base is left as it was
+    # An explicit init (continuing a shipped model) is a setting like any other.
+    assert arm_config(base, "c", ["teacher.init=onnx/en-fr/hf-teacher"], 5)["teacher"]["init"]

@@ -86,6 +86,18 @@ pub struct Protected {
     pub source: String,
 }
 
+impl Protected {
+    /// Indices of the printf conversions without a position, in source order: their
+    /// placeholders are dealt out in this order whatever order the model wrote them in.
+    fn unpositioned(&self) -> impl Iterator<Item = usize> + '_ {
+        self.kinds
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k == "printf")
+            .map(|(i, _)| i)
+    }
+}
+
 /// A translation with its placeholders put back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restored {
@@ -182,12 +194,7 @@ fn counts<'a>(items: impl IntoIterator<Item = &'a str>) -> HashMap<&'a str, usiz
 /// Put the spans of `p` back into `translation`. printf conversions without a position are
 /// dealt out in source order, so their types stay in the order printf reads its arguments.
 pub fn restore(translation: &str, p: &Protected) -> Restored {
-    let mut unpositioned = p
-        .kinds
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| **k == "printf")
-        .map(|(i, _)| i);
+    let mut unpositioned = p.unpositioned();
     let mut markers = p.markers.iter();
     let mut used: Vec<&str> = Vec::new();
     let mut faithful = true;
@@ -236,12 +243,7 @@ pub fn restore(translation: &str, p: &Protected) -> Restored {
 /// dropped) and append the spans it lacks, in source order: nothing of the source is lost.
 pub fn repair(translation: &str, p: &Protected) -> String {
     let mut want = counts(occurrences(p));
-    let mut unpositioned = p
-        .kinds
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| **k == "printf")
-        .map(|(i, _)| i);
+    let mut unpositioned = p.unpositioned();
     let mut markers = p.markers.iter();
     let mut out = String::with_capacity(translation.len());
     let mut pos = 0;
