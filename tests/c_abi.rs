@@ -14,11 +14,40 @@ fn root() -> &'static Path {
 }
 
 /// Directory holding `libpadir.so`: the same profile directory as the `padir` binary.
+/// `cargo test` rebuilds the binary but not the cdylib, so a library older than a source file
+/// is from an earlier build: testing it would test old code.
 fn lib_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_padir"))
+    let dir = Path::new(env!("CARGO_BIN_EXE_padir"))
         .parent()
         .unwrap()
-        .to_path_buf()
+        .to_path_buf();
+    let lib = dir.join(format!(
+        "{}padir{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    let built = std::fs::metadata(&lib).and_then(|m| m.modified()).ok();
+    assert!(
+        built >= newest_source(&root().join("src")),
+        "{} is older than the sources: run `cargo build --release` (or scripts/setup.sh) first",
+        lib.display()
+    );
+    dir
+}
+
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                newest_source(&p)
+            } else {
+                e.metadata().and_then(|m| m.modified()).ok()
+            }
+        })
+        .max()
 }
 
 fn compile(source: &str, out: &Path) {

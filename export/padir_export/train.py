@@ -315,6 +315,9 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
     )
     if ck is not None:
         opt.load_state_dict(ck["opt"])
+        # The saved groups carry their multiples; the config's are the ones to train with.
+        for group, wanted in zip(opt.param_groups, param_groups(model, tc)):
+            group["lr_mult"] = wanted["lr_mult"]
     first = make_batches(corpus, tc["batch_tokens"], tc["max_len"], seed=1000)[0]
     bf16 = use_bf16(
         tc.get("bf16", "auto"),
