@@ -90,7 +90,8 @@ pub const PADIR_MAX_TEXTS: usize = 1 << 20;
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct padir_decode_options {
-    /// 0 = PaDIR (non-autoregressive), 1 = greedy autoregressive baseline.
+    /// 0 = PaDIR (non-autoregressive), 1 = greedy autoregressive baseline, 2 = draft-and-verify
+    /// (exactly mode 1's output; the NAR fields set the draft).
     pub mode: i32,
     /// Most refinement passes (NAR).
     pub iterations: i32,
@@ -206,8 +207,9 @@ fn translator_options(o: &padir_options) -> Result<TranslatorOptions, Error> {
 }
 
 fn decode_options(o: &padir_decode_options) -> Result<DecodeOptions, Error> {
-    let mode = match o.mode {
-        0 => Mode::Nar(NarOptions {
+    // The PaDIR fields set the draft in verify mode.
+    let nar = || -> Result<NarOptions, Error> {
+        Ok(NarOptions {
             iterations: count(o.iterations, "iterations")?,
             length_beam: count(o.length_beam, "length_beam")?,
             top_lengths: count(o.top_lengths, "top_lengths")?,
@@ -219,9 +221,17 @@ fn decode_options(o: &padir_decode_options) -> Result<DecodeOptions, Error> {
             )?,
             remask_stutter: choice(o.remask_stutter, "remask_stutter", &[true, false])?,
             seed: None,
-        }),
+        })
+    };
+    let mode = match o.mode {
+        0 => Mode::Nar(nar()?),
         1 => Mode::Ar,
-        v => return Err(invalid(format!("unknown mode {v} (0 = NAR, 1 = AR)"))),
+        2 => Mode::Verify(nar()?),
+        v => {
+            return Err(invalid(format!(
+                "unknown mode {v} (0 = NAR, 1 = AR, 2 = verify)"
+            )))
+        }
     };
     Ok(DecodeOptions {
         mode,

@@ -36,6 +36,7 @@ pub use decode::{Acceptance, Init};
 pub use error::{Error, Result};
 pub use options::{
     DecodeOptions, ExecutionProvider, Mode, NarOptions, TranslatorOptions, MAX_FORCED_THREADS,
+    VERIFY_DRAFT,
 };
 pub use translator::{Translation, Translator};
 

@@ -15,7 +15,10 @@ usage: padir translate --model DIR [options]   translate lines from stdin (or --
 
 translate options:
   --model DIR             model directory (model.json, graphs, tokenizer)
-  --mode nar|ar           PaDIR refinement (default) or the greedy AR baseline
+  --mode nar|ar|verify    PaDIR refinement (default), the greedy AR baseline, or
+                          draft-and-verify: exactly AR's output, PaDIR drafting for it
+                          (the PaDIR options below then set the draft; default 2
+                          iterations, 1 length)
   --iterations N          most refinement passes            (default: the model's)
   --length-beam K         lengths tried around each guess   (default: the model's)
   --top-lengths K         most likely lengths tried         (default: the model's)
@@ -57,7 +60,7 @@ fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, Error
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
     let mut model = None;
-    let mut ar = false;
+    let mut mode = String::from("nar");
     let mut nar = NarOptions::default();
     let mut decode = DecodeOptions::default();
     let mut translator = TranslatorOptions::default();
@@ -67,14 +70,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
         match flag.as_str() {
             "--model" => model = Some(value::<String>(&flag, it.next())?),
             "--mode" => {
-                ar = match value::<String>(&flag, it.next())?.as_str() {
-                    "nar" => false,
-                    "ar" => true,
-                    m => {
-                        return Err(Error::InvalidArgument(format!(
-                            "unknown mode {m:?} (nar, ar)"
-                        )))
-                    }
+                mode = value::<String>(&flag, it.next())?;
+                if !matches!(mode.as_str(), "nar" | "ar" | "verify") {
+                    return Err(Error::InvalidArgument(format!(
+                        "unknown mode {mode:?} (nar, ar, verify)"
+                    )));
                 }
             }
             "--iterations" => nar.iterations = Some(value(&flag, it.next())?),
@@ -129,7 +129,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
             other => return Err(Error::InvalidArgument(format!("unknown option {other:?}"))),
         }
     }
-    decode.mode = if ar { Mode::Ar } else { Mode::Nar(nar) };
+    // The PaDIR settings are the draft's in verify mode.
+    decode.mode = match mode.as_str() {
+        "ar" => Mode::Ar,
+        "verify" => Mode::Verify(nar),
+        _ => Mode::Nar(nar),
+    };
     let model = model.ok_or_else(|| Error::InvalidArgument("--model DIR is required".into()))?;
     Ok(Args {
         model,
@@ -434,7 +439,7 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
         .iter()
         .map(|l| l.split('\t').nth(1).map(str::to_string))
         .collect();
-    let configs = padir::bench::default_configs(translator.has_ar());
+    let configs = padir::bench::default_configs(translator.has_ar(), translator.has_verify());
     let report = padir::bench::run(
         &translator,
         load_ms,

@@ -122,6 +122,21 @@ pub struct NarOptions {
     pub seed: Option<u64>,
 }
 
+impl NarOptions {
+    /// Each setting of `self`, or `fallback`'s where `self` has none.
+    pub fn or(&self, fallback: &NarOptions) -> NarOptions {
+        NarOptions {
+            iterations: self.iterations.or(fallback.iterations),
+            length_beam: self.length_beam.or(fallback.length_beam),
+            top_lengths: self.top_lengths.or(fallback.top_lengths),
+            init: self.init.or(fallback.init),
+            acceptance: self.acceptance.or(fallback.acceptance),
+            remask_stutter: self.remask_stutter.or(fallback.remask_stutter),
+            seed: self.seed.or(fallback.seed),
+        }
+    }
+}
+
 /// Which decoder to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -129,7 +144,24 @@ pub enum Mode {
     Nar(NarOptions),
     /// Greedy autoregressive decoding with the AR teacher (the baseline).
     Ar,
+    /// Draft-and-verify: exactly `Ar`'s output, in fewer teacher passes. PaDIR drafts each
+    /// sentence with these settings (unset ones: [`VERIFY_DRAFT`], then the manifest's), the
+    /// AR teacher checks each draft in one pass and keeps what it agrees with. Needs the
+    /// model's `ar_decoder_chunk` graph.
+    Verify(NarOptions),
 }
+
+/// Draft settings of `Mode::Verify` where the caller sets none: a cheap draft pays, as the
+/// teacher corrects it anyway (measured in docs/BENCHMARKS.md).
+pub const VERIFY_DRAFT: NarOptions = NarOptions {
+    iterations: Some(2),
+    length_beam: Some(1),
+    top_lengths: Some(1),
+    init: None,
+    acceptance: None,
+    remask_stutter: None,
+    seed: None,
+};
 
 /// How one call to [`crate::Translator::translate`] decodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +202,13 @@ impl DecodeOptions {
     pub fn ar() -> Self {
         DecodeOptions {
             mode: Mode::Ar,
+            ..Self::default()
+        }
+    }
+    /// Draft-and-verify decoding with the default draft settings.
+    pub fn verify() -> Self {
+        DecodeOptions {
+            mode: Mode::Verify(NarOptions::default()),
             ..Self::default()
         }
     }

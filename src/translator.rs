@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-use crate::decode::{decode_ar, decode_nar, Hypothesis, NarParams};
+use crate::decode::{decode_ar, decode_nar, decode_verify, Hypothesis, NarParams};
 use crate::error::{Error, Result};
 use crate::model::{parse_acceptance, parse_init, Manifest, OnnxModel};
-use crate::options::{DecodeOptions, Mode, NarOptions, TranslatorOptions};
+use crate::options::{DecodeOptions, Mode, NarOptions, TranslatorOptions, VERIFY_DRAFT};
 use crate::text::protect::{self, protect, repair, restore, Protected};
 use crate::text::sentences::{split_for_model, Split};
 
@@ -27,7 +27,8 @@ pub struct Translation {
     pub score: f32,
     /// Target length chosen (NAR) or produced (AR), in tokens.
     pub length: usize,
-    /// Decoder passes run for this text (NAR: refinement iterations; AR: steps).
+    /// Decoder passes run for this text (NAR: refinement iterations; AR: steps; verify:
+    /// teacher passes, not counting the draft's).
     pub iterations: usize,
     /// The PaDIR output lost or added a protected span, so this text was decoded again with the
     /// AR model (whose output this is).
@@ -140,6 +141,11 @@ impl Translator {
     /// Whether the model ships the AR teacher graphs (`Mode::Ar`).
     pub fn has_ar(&self) -> bool {
         self.model.has_ar()
+    }
+
+    /// Whether the model ships the graph draft-and-verify needs (`Mode::Verify`).
+    pub fn has_verify(&self) -> bool {
+        self.model.has_ar_chunk()
     }
 
     /// Whether the model's vocabulary has placeholder tokens (`DecodeOptions::protect` applies).
@@ -262,15 +268,22 @@ impl Translator {
         options: &DecodeOptions,
     ) -> Result<Vec<Translation>> {
         let max_length = self.max_length(options)?;
-        let nar = match &options.mode {
-            Mode::Nar(o) => Some(self.nar_params(o, max_length)?),
+        let plan = match &options.mode {
+            Mode::Nar(o) => Plan::Nar(self.nar_params(o, max_length)?),
             Mode::Ar if !self.model.has_ar() => {
                 return Err(Error::invalid(format!(
                     "model {} ships no AR decoder",
                     self.manifest.name
                 )))
             }
-            Mode::Ar => None,
+            Mode::Ar => Plan::Ar,
+            Mode::Verify(_) if !self.model.has_ar_chunk() => {
+                return Err(Error::invalid(format!(
+                    "model {} ships no ar_decoder_chunk graph, which verify mode needs",
+                    self.manifest.name
+                )))
+            }
+            Mode::Verify(o) => Plan::Verify(self.nar_params(&o.or(&VERIFY_DRAFT), max_length)?),
         };
         if options.batch_size == 0 || options.batch_size > MAX_BATCH_SIZE {
             return Err(Error::invalid(format!(
@@ -302,9 +315,10 @@ impl Translator {
         ];
         for chunk in work.chunks(options.batch_size) {
             let batch: Vec<Vec<i64>> = chunk.iter().map(|&i| sources[i].clone()).collect();
-            let hyps = match &nar {
-                Some(p) => decode_nar(&self.model, &batch, p)?,
-                None => decode_ar(&self.model, &batch, max_length)?,
+            let hyps = match &plan {
+                Plan::Nar(p) => decode_nar(&self.model, &batch, p)?,
+                Plan::Ar => decode_ar(&self.model, &batch, max_length)?,
+                Plan::Verify(draft) => decode_verify(&self.model, &batch, draft, max_length)?,
             };
             for (&i, h) in chunk.iter().zip(hyps) {
                 out[i] = self.finish(h, max_length)?;
@@ -413,6 +427,13 @@ impl Translator {
         check_range("top lengths", p.top_lengths, MAX_TOP_LENGTHS)?;
         Ok(p)
     }
+}
+
+/// A decoding mode with its settings resolved against the manifest.
+enum Plan {
+    Nar(NarParams),
+    Ar,
+    Verify(NarParams),
 }
 
 fn check_range(what: &str, v: usize, max: usize) -> Result<()> {

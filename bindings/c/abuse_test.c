@@ -97,6 +97,11 @@ int main(int argc, char **argv) {
     d = padir_default_decode_options();
     d.mode = 1;
     CHECK(padir_translate(t, texts, 3, &d, &r) == PADIR_OK && strlen(padir_result_text(r, 2)) > 0, "AR mode");
+    padir_result *v = NULL;
+    d.mode = 2;
+    CHECK(padir_translate(t, texts, 3, &d, &v) == PADIR_OK, "verify mode");
+    CHECK(v != NULL && strcmp(padir_result_text(v, 2), padir_result_text(r, 2)) == 0, "verify gives AR's output");
+    padir_result_free(v);
     padir_result_free(r);
 
     padir_result_free(NULL);

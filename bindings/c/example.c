@@ -14,7 +14,7 @@
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s MODEL_DIR [nar|ar] < input.txt\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL_DIR [nar|ar|verify] < input.txt\n", argv[0]);
         return 2;
     }
     padir_options options = padir_default_options();
@@ -34,7 +34,8 @@ int main(int argc, char **argv) {
     }
 
     padir_decode_options decode = padir_default_decode_options();
-    decode.mode = (argc > 2 && strcmp(argv[2], "ar") == 0) ? 1 : 0;
+    const char *mode = argc > 2 ? argv[2] : "nar";
+    decode.mode = strcmp(mode, "ar") == 0 ? 1 : strcmp(mode, "verify") == 0 ? 2 : 0;
     padir_result *result = NULL;
     int status = 0;
     if (padir_translate(translator, (const char *const *)lines, n, &decode, &result) == PADIR_OK) {

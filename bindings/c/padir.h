@@ -86,7 +86,8 @@ typedef struct padir_options {
 // How one `padir_translate` call decodes. Get the defaults from
 // `padir_default_decode_options()`; a zero field means "the model's default".
 typedef struct padir_decode_options {
-  // 0 = PaDIR (non-autoregressive), 1 = greedy autoregressive baseline.
+  // 0 = PaDIR (non-autoregressive), 1 = greedy autoregressive baseline, 2 = draft-and-verify
+  // (exactly mode 1's output; the NAR fields set the draft).
   int32_t mode;
   // Most refinement passes (NAR).
   int32_t iterations;

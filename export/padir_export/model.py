@@ -271,12 +271,39 @@ class PadirModel(nn.Module):
         enc_mask: Tensor,  # [B,S]
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One causal decoder step at position P; returns logits [B,V] and the grown cache."""
-        assert self.causal, "decode_step is the AR teacher's"
         p = past_k.shape[3]
-        x = self.shared(token)
         pos_q = torch.arange(p, p + 1, device=token.device)
         pos_k = torch.arange(p + 1, device=token.device)
         self_bias = self.decoder.bias_attention.position_bias(pos_q, pos_k)
+        logits, k, v = self._decode_cached(
+            token, self_bias, past_k, past_v, cross_k, cross_v, enc_mask
+        )
+        return logits[:, 0], k, v
+
+    def decode_chunk(
+        self,
+        tokens: Tensor,  # [B,T] the next T input tokens, at positions P..P+T-1
+        past_k: Tensor,  # [L,B,H,P,Dh] self-attention cache
+        past_v: Tensor,
+        cross_k: Tensor,  # [L,B,H,S,Dh]
+        cross_v: Tensor,
+        enc_mask: Tensor,  # [B,S]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """T causal steps in one pass (teacher forcing after a cache): logits [B,T,V] and the
+        cache grown by T. Position t's logits are exactly what `decode_step` would give after
+        feeding tokens[:, :t+1] one at a time; draft-and-verify checks a whole draft this way."""
+        p, t = past_k.shape[3], tokens.shape[1]
+        pos_q = torch.arange(p, p + t, device=tokens.device)
+        pos_k = torch.arange(p + t, device=tokens.device)
+        future = pos_k[None, :] > pos_q[:, None]
+        self_bias = self.decoder.bias_attention.position_bias(pos_q, pos_k).masked_fill(
+            future, NEG_INF
+        )
+        return self._decode_cached(tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask)
+
+    def _decode_cached(self, tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask):
+        assert self.causal, "cached decoding is the AR teacher's"
+        x = self.shared(tokens)
         cross_bias = padding_bias(enc_mask)
         new_k, new_v = [], []
         for i, block in enumerate(self.decoder.block):
@@ -291,7 +318,7 @@ class PadirModel(nn.Module):
             h = block.layer[1].layer_norm(x)
             x = x + ca.attend(ca.split(ca.q(h)), cross_k[i], cross_v[i], cross_bias, 0.0)
             x = block.layer[2](x)
-        logits = self.lm_logits(self.decoder.final_layer_norm(x))[:, 0]
+        logits = self.lm_logits(self.decoder.final_layer_norm(x))
         return logits, torch.stack(new_k), torch.stack(new_v)
 
     def empty_cache(self, batch: int) -> tuple[Tensor, Tensor]:

@@ -104,6 +104,18 @@ class ArDecoderStepGraph(nn.Module):
         return token_ids, token_logprobs, k, v
 
 
+class ArDecoderChunkGraph(ArDecoderStepGraph):
+    """The AR decoder over T tokens after the cache (draft-and-verify's check): per position
+    the teacher's best next token and its log-prob, and the cache grown by T."""
+
+    def forward(self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask):
+        logits, k, v = self.model.decode_chunk(
+            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask
+        )
+        token_ids, token_logprobs = best_tokens(logits + self.bias)
+        return token_ids, token_logprobs, k, v
+
+
 def example_inputs(
     model: PadirModel, kind: str, batch: int, src: int, tgt: int, past: int = 3, seed: int = 0
 ) -> dict[str, Tensor]:
@@ -134,10 +146,10 @@ def example_inputs(
             "encoder_hidden": hidden,
             "encoder_attention_mask": src_mask,
         }
-    if kind == "ar_decoder_step":
+    if kind in ("ar_decoder_step", "ar_decoder_chunk"):
         shape = (cfg.decoder_layers, batch, cfg.num_heads)
         return {
-            "input_ids": ids(batch, 1),
+            "input_ids": ids(batch, 1 if kind == "ar_decoder_step" else tgt),
             "past_k": torch.randn(*shape, past, cfg.head_dim, generator=g),
             "past_v": torch.randn(*shape, past, cfg.head_dim, generator=g),
             "cross_k": torch.randn(*shape, src, cfg.head_dim, generator=g),
@@ -154,6 +166,10 @@ GRAPHS = {
     "ar_encoder": (ArEncoderGraph, ["cross_k", "cross_v"]),
     "ar_decoder_step": (
         ArDecoderStepGraph,
+        ["token_ids", "token_logprobs", "present_k", "present_v"],
+    ),
+    "ar_decoder_chunk": (
+        ArDecoderChunkGraph,
         ["token_ids", "token_logprobs", "present_k", "present_v"],
     ),
 }
@@ -176,7 +192,7 @@ def _dynamic_shapes(kind: str) -> dict:
     cache = {1: b, 3: p}
     kv = {1: b, 3: s}
     return {
-        "input_ids": {0: b},
+        "input_ids": {0: b} if kind == "ar_decoder_step" else {0: b, 1: t},
         "past_k": cache,
         "past_v": cache,
         "cross_k": kv,

@@ -18,6 +18,7 @@ and data-parallel on several under torchrun, each process taking its own batch o
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import signal
@@ -110,6 +111,33 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
         )
         dec_in = torch.where(content, logits.detach().argmax(-1), labels)
     return tok_loss, len_loss
+
+
+def vocab_of(tokenizer_json: Path) -> dict[str, int]:
+    """Token -> id of a Hugging Face tokenizer file (model vocabulary and added tokens)."""
+    tok = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    vocab = dict(tok["model"]["vocab"])
+    vocab.update({t["content"]: t["id"] for t in tok.get("added_tokens", [])})
+    return vocab
+
+
+def carry_embedding(
+    weight: torch.Tensor, old_vocab: dict[str, int], new_vocab: dict[str, int]
+) -> tuple[torch.Tensor, list[int]]:
+    """The embedding of a model trained with `old_vocab`, laid out for `new_vocab`: every token
+    the old vocabulary had keeps its row, wherever its id now is; the others (e.g. placeholder
+    tokens that replaced the rarest pieces) start at the mean row, so that as outputs of the tied
+    layer they begin at an average logit rather than a random one. Returns the fresh ids."""
+    size = max(new_vocab.values()) + 1
+    out = weight.mean(0, keepdim=True).repeat(size, 1)
+    fresh = []
+    for token, new_id in new_vocab.items():
+        old_id = old_vocab.get(token)
+        if old_id is not None and old_id < weight.shape[0]:
+            out[new_id] = weight[old_id]
+        else:
+            fresh.append(new_id)
+    return out, sorted(fresh)
 
 
 def lr_at(step: int, tc: dict, rewarm_from: int | None = None) -> float:
@@ -295,9 +323,22 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         # Hugging Face checkpoints carry no length head: that one starts fresh.
         init = load_hf(init_dir).state_dict()
         init = {k: v for k, v in init.items() if not k.startswith("length_head.")}
+        init["shared.weight"], fresh_rows = carry_embedding(
+            init["shared.weight"],
+            vocab_of(init_dir / "tokenizer.json"),
+            vocab_of(pipe.tokenizer_path),
+        )
         missing, _ = model.load_state_dict(init, strict=False)
+        # `init_step`: where the shipped model's schedule had reached, so the learning rate
+        # carries on from there (after a short warm-up) instead of decaying again from the peak.
+        if tc.get("init_step"):
+            state["step"] = state["rewarm_from"] = int(tc["init_step"])
         if lead:
-            pipe.log(stage, f"initialised from {init_dir}; fresh: {missing}")
+            pipe.log(
+                stage,
+                f"initialised from {init_dir} at step {state['step']}; fresh: {missing}, "
+                f"{len(fresh_rows)} embedding rows for tokens it did not have",
+            )
     elif stage == "student":
         init = pipe.teacher_state_dict()
         missing, _ = model.load_state_dict(init, strict=False)

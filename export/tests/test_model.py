@@ -33,6 +33,28 @@ def test_kv_cache_step_matches_teacher_forcing():
             assert torch.allclose(logits, full[:, t], atol=1e-5), t
 
 
+def test_a_chunk_after_the_cache_matches_steps():
+    torch.manual_seed(3)
+    m = PadirModel(CFG, causal=True).eval()
+    src = torch.randint(4, 97, (1, 6))
+    src_mask = torch.ones_like(src)
+    tgt = torch.randint(4, 97, (1, 7))
+    with torch.no_grad():
+        ck, cv = m.cross_kv(m.encode(src, src_mask))
+        pk, pv = m.empty_cache(1)
+        steps = []
+        for t in range(7):
+            logits, pk, pv = m.decode_step(tgt[:, t : t + 1], pk, pv, ck, cv, src_mask)
+            steps.append(logits)
+        # two tokens step by step, then the other five in one chunk on that cache
+        ek, ev = m.empty_cache(1)
+        for t in range(2):
+            _, ek, ev = m.decode_step(tgt[:, t : t + 1], ek, ev, ck, cv, src_mask)
+        chunk, ck2, cv2 = m.decode_chunk(tgt[:, 2:], ek, ev, ck, cv, src_mask)
+    assert torch.allclose(chunk[0], torch.cat(steps[2:])[:, :], atol=1e-5)
+    assert torch.allclose(ck2, pk, atol=1e-5) and torch.allclose(cv2, pv, atol=1e-5)
+
+
 def test_padding_does_not_change_real_positions():
     torch.manual_seed(1)
     for causal in (False, True):

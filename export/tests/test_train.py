@@ -10,7 +10,7 @@ from padir_export.data import make_batches
 from padir_export.hf import save_hf
 from padir_export.model import PadirModel
 from padir_export.pipeline import Pipeline
-from padir_export.train import train
+from padir_export.train import carry_embedding, train
 
 MODEL = {
     "vocab_size": 1000,
@@ -222,3 +222,14 @@ def test_a_probe_arm_differs_from_its_base_only_in_its_settings():
     assert base["teacher"]["init"] == "x"  # the base is left as it was
     # An explicit init (continuing a shipped model) is a setting like any other.
     assert arm_config(base, "c", ["teacher.init=onnx/en-fr/hf-teacher"], 5)["teacher"]["init"]
+
+
+def test_a_shipped_embedding_is_carried_into_a_changed_vocabulary():
+    old = {"<pad>": 0, "a": 1, "b": 2, "rare": 3}
+    new = {"<pad>": 0, "b": 1, "a": 2, "<ph0>": 3}
+    weight = torch.arange(8, dtype=torch.float32).reshape(4, 2)
+    carried, fresh = carry_embedding(weight, old, new)
+    assert fresh == [3]
+    assert torch.equal(carried[0], weight[0])
+    assert torch.equal(carried[1], weight[2]) and torch.equal(carried[2], weight[1])
+    assert torch.equal(carried[3], weight.mean(0))

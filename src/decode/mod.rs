@@ -1,5 +1,5 @@
 //! The decoding algorithms, written against small model traits so they are tested with scripted
-//! fake models (see the tests in `nar.rs` and `ar.rs`) and run for real on ONNX graphs
+//! fake models (see the tests in `nar.rs`, `ar.rs` and `verify.rs`) and run for real on ONNX graphs
 //! (`crate::model::OnnxModel`).
 //!
 //! The specification both loops follow is the docstring of the Python reference decoder,
@@ -8,9 +8,11 @@
 mod ar;
 mod nar;
 pub(crate) mod rng;
+mod verify;
 
 pub use ar::decode_ar;
 pub use nar::decode_nar;
+pub use verify::decode_verify;
 
 use ndarray::Array2;
 
@@ -71,6 +73,17 @@ pub trait ArModel {
     fn step(&self, state: &mut Self::State, previous: &[i64]) -> Result<(Vec<i64>, Vec<f32>)>;
     /// Keep only the given rows (in this order) for the next steps.
     fn retain(&self, state: &mut Self::State, rows: &[usize]) -> Result<()>;
+}
+
+/// What draft-and-verify (`decode_verify`) needs beyond greedy AR: the teacher's causal pass
+/// over several tokens after its cache, and cutting the cache back. The state holds one row.
+pub trait ArChunkModel: ArModel {
+    /// Feed `tokens` at the positions after the cache: per position the best next token and
+    /// its log-prob (what `step` would answer after feeding them one by one); the cache grows
+    /// by `tokens.len()`.
+    fn check(&self, state: &mut Self::State, tokens: &[i64]) -> Result<(Vec<i64>, Vec<f32>)>;
+    /// Keep the first `len` cache positions.
+    fn truncate(&self, state: &mut Self::State, len: usize) -> Result<()>;
 }
 
 /// How accepted predictions are chosen in each refinement iteration.

@@ -28,8 +28,9 @@ pub struct Manifest {
     pub length_predictor: LengthPredictor,
     pub decode: DecodeDefaults,
     pub tokenizer: FileEntry,
-    /// Graph name (`encoder`, `length_predictor`, `decoder`, `ar_encoder`, `ar_decoder_step`)
-    /// to file; the AR pair is optional.
+    /// Graph name (`encoder`, `length_predictor`, `decoder`, `ar_encoder`, `ar_decoder_step`,
+    /// `ar_decoder_chunk`) to file; the AR graphs are optional, and the chunk graph (verify
+    /// mode) needs the other two.
     pub graphs: BTreeMap<String, FileEntry>,
     pub ar: Option<ArShape>,
 }
@@ -131,6 +132,11 @@ impl Manifest {
         if self.graphs.contains_key("ar_decoder_step") != self.ar.is_some() {
             return Err(Error::model(
                 "an AR decoder needs the \"ar\" cache shape, and vice versa",
+            ));
+        }
+        if self.graphs.contains_key("ar_decoder_chunk") && self.ar.is_none() {
+            return Err(Error::model(
+                "graph \"ar_decoder_chunk\" needs the AR graphs",
             ));
         }
         if !matches!(self.length_predictor.kind.as_str(), "offset" | "absolute") {

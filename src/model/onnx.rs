@@ -8,7 +8,7 @@ use ort::value::TensorRef;
 
 use super::manifest::{ArShape, Manifest};
 use super::runtime::{open_graph, Graph};
-use crate::decode::{ArModel, LengthScores, NarModel, Predictions, SpecialTokens};
+use crate::decode::{ArChunkModel, ArModel, LengthScores, NarModel, Predictions, SpecialTokens};
 use crate::error::{Error, Result};
 use crate::options::TranslatorOptions;
 
@@ -32,6 +32,8 @@ struct ArGraphs {
     shape: ArShape,
     encoder: Graph,
     step: Graph,
+    /// The decoder over several tokens after the cache (draft-and-verify); optional.
+    chunk: Option<Graph>,
 }
 
 /// NAR encoder output of a batch.
@@ -57,6 +59,10 @@ impl OnnxModel {
                 shape,
                 encoder: open("ar_encoder")?,
                 step: open("ar_decoder_step")?,
+                chunk: match manifest.graphs.contains_key("ar_decoder_chunk") {
+                    true => Some(open("ar_decoder_chunk")?),
+                    false => None,
+                },
             }),
             None => None,
         };
@@ -99,6 +105,11 @@ impl OnnxModel {
 
     pub fn has_ar(&self) -> bool {
         self.ar.is_some()
+    }
+
+    /// Whether the model ships the AR graph draft-and-verify checks drafts with.
+    pub fn has_ar_chunk(&self) -> bool {
+        self.ar.as_ref().is_some_and(|ar| ar.chunk.is_some())
     }
 
     fn ar(&self) -> Result<&ArGraphs> {
@@ -352,6 +363,54 @@ impl ArModel for OnnxModel {
         st.past_k = keep(&st.past_k);
         st.past_v = keep(&st.past_v);
         st.mask = st.mask.select(Axis(0), rows);
+        Ok(())
+    }
+}
+
+impl ArChunkModel for OnnxModel {
+    fn check(&self, st: &mut ArState, tokens: &[i64]) -> Result<(Vec<i64>, Vec<f32>)> {
+        let chunk = self.ar()?.chunk.as_ref().ok_or_else(|| {
+            Error::invalid("this model ships no ar_decoder_chunk graph (needed by verify mode)")
+        })?;
+        if st.past_k.dim().1 != 1 {
+            return Err(Error::runtime(
+                "draft verification runs one sentence at a time",
+            ));
+        }
+        let ids = Array2::from_shape_vec((1, tokens.len()), tokens.to_vec())
+            .map_err(|e| Error::runtime(e.to_string()))?;
+        let inputs = vec![
+            ("input_ids", input(&ids)?),
+            ("past_k", input(&st.past_k)?),
+            ("past_v", input(&st.past_v)?),
+            ("cross_k", input(&st.cross_k)?),
+            ("cross_v", input(&st.cross_v)?),
+            ("encoder_attention_mask", input(&st.mask)?),
+        ];
+        let (best, logprobs, k, v) = run(chunk, inputs, |o| {
+            Ok((
+                dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
+                dims::<f32, Ix2>(output(o, "token_logprobs")?, "token_logprobs")?,
+                dims::<f32, Ix5>(output(o, "present_k")?, "present_k")?,
+                dims::<f32, Ix5>(output(o, "present_v")?, "present_v")?,
+            ))
+        })?;
+        st.past_k = k;
+        st.past_v = v;
+        Ok((best.row(0).to_vec(), logprobs.row(0).to_vec()))
+    }
+
+    fn truncate(&self, st: &mut ArState, len: usize) -> Result<()> {
+        if len > st.past_k.dim().3 {
+            return Err(Error::runtime("cannot grow the AR cache by truncating it"));
+        }
+        let cut = |a: &Array5<f32>| {
+            a.slice(s![.., .., .., ..len, ..])
+                .as_standard_layout()
+                .into_owned()
+        };
+        st.past_k = cut(&st.past_k);
+        st.past_v = cut(&st.past_v);
         Ok(())
     }
 }

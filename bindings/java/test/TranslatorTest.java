@@ -36,6 +36,8 @@ public class TranslatorTest {
             check(out[0].iterations >= 1 && out[0].score < 0, "details");
             Translation[] ar = t.translate(new String[] {"Open the file"}, Translator.Mode.AR, 0);
             check(ar.length == 1 && !ar[0].text.isEmpty(), "AR mode");
+            Translation[] verify = t.translate(new String[] {"Open the file"}, Translator.Mode.VERIFY, 1);
+            check(verify[0].text.equals(ar[0].text), "verify mode gives AR's output");
             Translation[] again = t.translate(new String[] {"Open the file"}, Translator.Mode.NAR, 0);
             check(again[0].text.equals(out[0].text), "deterministic");
 

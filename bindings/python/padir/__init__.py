@@ -196,7 +196,7 @@ class Translation:
 
 
 _PROVIDERS = {"cpu": 0, "cuda": 1, "coreml": 2}
-_MODES = {"nar": 0, "ar": 1}
+_MODES = {"nar": 0, "ar": 1, "verify": 2}
 
 
 def _flags(bits: int) -> dict:
@@ -259,14 +259,16 @@ class Translator:
         protect: bool = True,
         sentences: bool = True,
     ) -> list[Translation]:
-        """`protect`: keep placeholders and markup (`%s`, `{name}`, `<b>`, URLs, ...) away from
-        the model and put them back, where the model has placeholder tokens. `sentences`:
+        """`mode`: "nar" (PaDIR), "ar" (greedy baseline) or "verify" (exactly "ar"'s output,
+        PaDIR drafting for it; `iterations` and `length_beam` then set the draft). `protect`:
+        keep placeholders and markup (`%s`, `{name}`, `<b>`, URLs, ...) away from the model
+        and put them back, where the model has placeholder tokens. `sentences`:
         translate sentence by sentence, joined with the original spacing (a sentence too long
         for the model is cut further); False: each text whole (too long is an error)."""
         if isinstance(texts, str):
             raise TypeError("translate takes a list of str, not a str")
         if mode not in _MODES:
-            raise InvalidArgumentError(_INVALID, f"unknown mode {mode!r} (nar, ar)")
+            raise InvalidArgumentError(_INVALID, f"unknown mode {mode!r} (nar, ar, verify)")
         encoded = [_utf8(t, f"text {i}") for i, t in enumerate(texts)]
         d = _lib.padir_default_decode_options()
         d.mode = _MODES[mode]

@@ -30,6 +30,10 @@ def test_matches_the_goldens(translator):
         golden["sources"], mode="ar", batch_size=bs, protect=False, sentences=False
     )
     assert [t.text for t in got_ar] == want_ar
+    got_verify = translator.translate(
+        golden["sources"], mode="verify", batch_size=bs, protect=False, sentences=False
+    )
+    assert [t.text for t in got_verify] == want_ar
 
 
 def test_details_and_empty_text(translator):

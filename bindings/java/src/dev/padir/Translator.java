@@ -22,7 +22,11 @@ public final class Translator implements AutoCloseable {
     }
 
     /** PaDIR parallel refinement, or the greedy autoregressive baseline. */
-    public enum Mode { NAR, AR }
+    /**
+     * NAR: PaDIR; AR: the greedy baseline; VERIFY: exactly AR's output, PaDIR drafting for it
+     * ({@code iterations} then sets the draft's passes).
+     */
+    public enum Mode { NAR, AR, VERIFY }
 
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private long handle;
@@ -54,6 +58,7 @@ public final class Translator implements AutoCloseable {
     public Translation[] translate(String[] texts, Mode mode, int iterations, boolean protect)
             throws PadirException {
         if (texts == null) throw new PadirException(PadirException.INVALID_ARGUMENT, "texts is null");
+        if (mode == null) throw new PadirException(PadirException.INVALID_ARGUMENT, "mode is null");
         byte[][] utf8 = new byte[texts.length][];
         for (int i = 0; i < texts.length; i++) {
             if (texts[i] == null)
@@ -65,7 +70,7 @@ public final class Translator implements AutoCloseable {
         lock.readLock().lock();
         try {
             if (handle == 0) throw new PadirException(PadirException.INVALID_ARGUMENT, "the translator is closed");
-            Object[] r = nativeTranslate(handle, utf8, mode == Mode.AR ? 1 : 0, iterations, protect);
+            Object[] r = nativeTranslate(handle, utf8, mode.ordinal(), iterations, protect);
             byte[][] outTexts = (byte[][]) r[0];
             float[] scores = (float[]) r[1];
             int[] iters = (int[]) r[2];
