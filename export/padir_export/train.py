@@ -323,11 +323,14 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         # Hugging Face checkpoints carry no length head: that one starts fresh.
         init = load_hf(init_dir).state_dict()
         init = {k: v for k, v in init.items() if not k.startswith("length_head.")}
-        init["shared.weight"], fresh_rows = carry_embedding(
-            init["shared.weight"],
-            vocab_of(init_dir / "tokenizer.json"),
-            vocab_of(pipe.tokenizer_path),
-        )
+        fresh_rows = []
+        if (init_dir / "tokenizer.json").exists():
+            init["shared.weight"], fresh_rows = carry_embedding(
+                init["shared.weight"],
+                vocab_of(init_dir / "tokenizer.json"),
+                vocab_of(pipe.tokenizer_path),
+            )
+        # (Without its tokenizer the shipped model's rows are taken to mean the same ids.)
         missing, _ = model.load_state_dict(init, strict=False)
         # `init_step`: where the shipped model's schedule had reached, so the learning rate
         # carries on from there (after a short warm-up) instead of decaying again from the peak.

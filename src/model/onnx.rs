@@ -401,8 +401,12 @@ impl ArChunkModel for OnnxModel {
     }
 
     fn truncate(&self, st: &mut ArState, len: usize) -> Result<()> {
-        if len > st.past_k.dim().3 {
-            return Err(Error::runtime("cannot grow the AR cache by truncating it"));
+        match len.cmp(&st.past_k.dim().3) {
+            std::cmp::Ordering::Greater => {
+                return Err(Error::runtime("cannot grow the AR cache by truncating it"))
+            }
+            std::cmp::Ordering::Equal => return Ok(()), // the whole draft was kept: no copy
+            std::cmp::Ordering::Less => {}
         }
         let cut = |a: &Array5<f32>| {
             a.slice(s![.., .., .., ..len, ..])
