@@ -59,18 +59,22 @@ def lookup(draft, at, output):
     return at + 1
 
 
+def agreeing(teacher: list[int], n: int, draft: list[int], at: int) -> int:
+    """How many draft tokens from `draft[at]` on equal the teacher's from `teacher[n]` on."""
+    j = 0
+    while (
+        n + j < len(teacher) and at + j < len(draft) and draft[at + j] == teacher[n + j]
+    ):
+        j += 1
+    return j
+
+
 def passes(teacher: list[int], draft: list[int], realign) -> int:
     """Teacher passes for one sentence (as `verify_one`, without a length limit)."""
     n = at = count = 0
     while True:
         count += 1
-        j = 0
-        while (
-            n + j < len(teacher)
-            and at + j < len(draft)
-            and draft[at + j] == teacher[n + j]
-        ):
-            j += 1
+        j = agreeing(teacher, n, draft, at)
         n += j + 1
         if n > len(teacher):  # the teacher wrote </s>
             return count
@@ -82,13 +86,9 @@ def redraft_passes(teacher, draft, refine) -> tuple[int, int]:
     draft, n, count, student = list(draft) or [MASK], 0, 0, 0
     while True:
         count += 1
-        j = 0
-        while (
-            n + j < len(teacher)
-            and n + j < len(draft)
-            and draft[n + j] == teacher[n + j]
-        ):
-            j += 1
+        j = agreeing(
+            teacher, n, draft, n
+        )  # a redraft keeps the draft aligned with the output
         n += j + 1
         if n > len(teacher):
             return count, student

@@ -291,6 +291,35 @@ impl NarModel for OnnxModel {
     }
 }
 
+/// Run an AR decoder graph (`ar_decoder_step` or `ar_decoder_chunk`) on `input_ids` after the
+/// cache of `st`, which it replaces with the grown one; the best tokens and their log-probs,
+/// of rank `D` (`[B]` for the step graph, `[B,T]` for the chunk graph).
+fn run_cached<D: ndarray::Dimension>(
+    graph: &Graph,
+    st: &mut ArState,
+    input_ids: &Array2<i64>,
+) -> Result<(ndarray::Array<i64, D>, ndarray::Array<f32, D>)> {
+    let inputs = vec![
+        ("input_ids", input(input_ids)?),
+        ("past_k", input(&st.past_k)?),
+        ("past_v", input(&st.past_v)?),
+        ("cross_k", input(&st.cross_k)?),
+        ("cross_v", input(&st.cross_v)?),
+        ("encoder_attention_mask", input(&st.mask)?),
+    ];
+    let (tokens, logprobs, k, v) = run(graph, inputs, |o| {
+        Ok((
+            dims::<i64, D>(output(o, "token_ids")?, "token_ids")?,
+            dims::<f32, D>(output(o, "token_logprobs")?, "token_logprobs")?,
+            dims::<f32, Ix5>(output(o, "present_k")?, "present_k")?,
+            dims::<f32, Ix5>(output(o, "present_v")?, "present_v")?,
+        ))
+    })?;
+    st.past_k = k;
+    st.past_v = v;
+    Ok((tokens, logprobs))
+}
+
 impl ArModel for OnnxModel {
     type State = ArState;
 
@@ -334,24 +363,7 @@ impl ArModel for OnnxModel {
         let ar = self.ar()?;
         let prev = Array2::from_shape_vec((previous.len(), 1), previous.to_vec())
             .map_err(|e| Error::runtime(e.to_string()))?;
-        let inputs = vec![
-            ("input_ids", input(&prev)?),
-            ("past_k", input(&st.past_k)?),
-            ("past_v", input(&st.past_v)?),
-            ("cross_k", input(&st.cross_k)?),
-            ("cross_v", input(&st.cross_v)?),
-            ("encoder_attention_mask", input(&st.mask)?),
-        ];
-        let (tokens, logprobs, k, v) = run(&ar.step, inputs, |o| {
-            Ok((
-                dims::<i64, Ix1>(output(o, "token_ids")?, "token_ids")?,
-                dims::<f32, Ix1>(output(o, "token_logprobs")?, "token_logprobs")?,
-                dims::<f32, Ix5>(output(o, "present_k")?, "present_k")?,
-                dims::<f32, Ix5>(output(o, "present_v")?, "present_v")?,
-            ))
-        })?;
-        st.past_k = k;
-        st.past_v = v;
+        let (tokens, logprobs) = run_cached::<Ix1>(&ar.step, st, &prev)?;
         Ok((tokens.to_vec(), logprobs.to_vec()))
     }
 
@@ -379,34 +391,17 @@ impl ArChunkModel for OnnxModel {
         }
         let ids = Array2::from_shape_vec((1, tokens.len()), tokens.to_vec())
             .map_err(|e| Error::runtime(e.to_string()))?;
-        let inputs = vec![
-            ("input_ids", input(&ids)?),
-            ("past_k", input(&st.past_k)?),
-            ("past_v", input(&st.past_v)?),
-            ("cross_k", input(&st.cross_k)?),
-            ("cross_v", input(&st.cross_v)?),
-            ("encoder_attention_mask", input(&st.mask)?),
-        ];
-        let (best, logprobs, k, v) = run(chunk, inputs, |o| {
-            Ok((
-                dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
-                dims::<f32, Ix2>(output(o, "token_logprobs")?, "token_logprobs")?,
-                dims::<f32, Ix5>(output(o, "present_k")?, "present_k")?,
-                dims::<f32, Ix5>(output(o, "present_v")?, "present_v")?,
-            ))
-        })?;
-        st.past_k = k;
-        st.past_v = v;
+        let (best, logprobs) = run_cached::<Ix2>(chunk, st, &ids)?;
         Ok((best.row(0).to_vec(), logprobs.row(0).to_vec()))
     }
 
     fn truncate(&self, st: &mut ArState, len: usize) -> Result<()> {
-        match len.cmp(&st.past_k.dim().3) {
-            std::cmp::Ordering::Greater => {
-                return Err(Error::runtime("cannot grow the AR cache by truncating it"))
-            }
-            std::cmp::Ordering::Equal => return Ok(()), // the whole draft was kept: no copy
-            std::cmp::Ordering::Less => {}
+        let cached = st.past_k.dim().3;
+        if len > cached {
+            return Err(Error::runtime("cannot grow the AR cache by truncating it"));
+        }
+        if len == cached {
+            return Ok(()); // the whole draft was kept: no copy
         }
         let cut = |a: &Array5<f32>| {
             a.slice(s![.., .., .., ..len, ..])
