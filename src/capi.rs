@@ -274,6 +274,14 @@ pub extern "C" fn padir_default_decode_options() -> padir_decode_options {
     }
 }
 
+/// Use the ONNX Runtime library at `path` (UTF-8; a `libonnxruntime` 1.31+) instead of looking
+/// for one (`ORT_DYLIB_PATH`, beside the executable, beside libpadir). Call it before the first
+/// `padir_translator_new`: once ONNX Runtime is loaded, another path is refused.
+#[no_mangle]
+pub unsafe extern "C" fn padir_set_onnxruntime_library(path: *const c_char) -> padir_status {
+    guard(|| crate::set_onnxruntime_library(c_str(path, "path")?))
+}
+
 /// Load the model in directory `model_dir` (UTF-8). `options` may be NULL (defaults).
 /// On success `*out` receives a translator that the caller frees with `padir_translator_free`;
 /// on failure `*out` is set to NULL.

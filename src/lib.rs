@@ -34,11 +34,17 @@ mod translator;
 
 pub use decode::{Acceptance, Init};
 pub use error::{Error, Result};
+pub use model::set_onnxruntime_library;
 pub use options::{
     DecodeOptions, ExecutionProvider, Mode, NarOptions, TranslatorOptions, MAX_FORCED_THREADS,
     VERIFY_DRAFT,
 };
 pub use translator::{Translation, Translator};
+
+// The README's Rust examples run as doctests (on onnx/tiny), so they cannot go stale.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// The crate version, as reported by the CLI and the C ABI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -241,3 +241,23 @@ fn a_huge_input_is_refused_before_it_is_tokenized() {
     let fits = "Open the file ".repeat(20);
     assert!(t.check_source(&fits).is_ok());
 }
+
+#[test]
+fn onnxruntime_library_is_checked_and_fixed_once_loaded() {
+    match padir::set_onnxruntime_library("/nonexistent/libonnxruntime.so") {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("no ONNX Runtime library"), "{m}"),
+        other => panic!("expected an invalid-argument error, got {other:?}"),
+    }
+    let tiny = std::path::Path::new(common::TINY);
+    load(tiny, false).expect("onnx/tiny loads");
+    // Once loaded, another library is refused (any existing file stands in for one) ...
+    match padir::set_onnxruntime_library(tiny.join("model.json")) {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("already loaded"), "{m}"),
+        other => panic!("expected an invalid-argument error, got {other:?}"),
+    }
+    // ... and the library in use is accepted again.
+    let ort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ort/libonnxruntime.so");
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        padir::set_onnxruntime_library(ort).expect("the library in use");
+    }
+}

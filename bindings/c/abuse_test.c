@@ -20,6 +20,9 @@ int main(int argc, char **argv) {
     padir_translator *t = (padir_translator *)0x1;
     padir_result *r = (padir_result *)0x1;
 
+    CHECK(padir_set_onnxruntime_library(NULL) == PADIR_ERR_INVALID_ARGUMENT && error_mentions("path is NULL"), "NULL ONNX Runtime path");
+    CHECK(padir_set_onnxruntime_library("/nonexistent/libonnxruntime.so") == PADIR_ERR_INVALID_ARGUMENT
+          && error_mentions("no ONNX Runtime library"), "missing ONNX Runtime library");
     CHECK(padir_translator_new(NULL, NULL, &t) == PADIR_ERR_INVALID_ARGUMENT && t == NULL, "NULL model dir");
     CHECK(error_mentions("model_dir is NULL"), "message for NULL model dir");
     CHECK(padir_translator_new(model, NULL, NULL) == PADIR_ERR_INVALID_ARGUMENT, "NULL out");

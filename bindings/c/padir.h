@@ -122,6 +122,11 @@ struct padir_options padir_default_options(void);
 // Default decode options (all zero: PaDIR with the model's settings).
 struct padir_decode_options padir_default_decode_options(void);
 
+// Use the ONNX Runtime library at `path` (UTF-8; a `libonnxruntime` 1.31+) instead of looking
+// for one (`ORT_DYLIB_PATH`, beside the executable, beside libpadir). Call it before the first
+// `padir_translator_new`: once ONNX Runtime is loaded, another path is refused.
+enum padir_status padir_set_onnxruntime_library(const char *path);
+
 // Load the model in directory `model_dir` (UTF-8). `options` may be NULL (defaults).
 // On success `*out` receives a translator that the caller frees with `padir_translator_free`;
 // on failure `*out` is set to NULL.

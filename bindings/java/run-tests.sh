@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
-# Build the JNI library and the Java classes against target/release, then run the Java tests on
-# onnx/tiny. Needs a JDK (javac, java) and a C compiler; run `cargo build --release` first.
+# Build the jar (scripts/build-jar.sh) and run the Java tests against it on onnx/tiny, naming
+# ONNX Runtime as an app would (Translator.setOnnxRuntimeLibrary). Needs a JDK and a C compiler.
 set -euo pipefail
-cd "$(dirname "$0")"
-ROOT=$(cd ../.. && pwd)
-JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
-OUT=${OUT:-$ROOT/target/java}
-mkdir -p "$OUT/classes"
-case "$(uname)" in Darwin) OS=darwin; EXT=dylib;; *) OS=linux; EXT=so;; esac
-cc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$OUT/libpadir_jni.$EXT" native/padir_jni.c \
-  -I"$JAVA_HOME/include" -I"$JAVA_HOME/include/$OS" -I"$ROOT/bindings/c" \
-  -L"$ROOT/target/release" -Wl,-rpath,"$ROOT/target/release" -lpadir
-javac -Xlint:all,-try -Werror -d "$OUT/classes" src/dev/padir/*.java test/TranslatorTest.java
-java -Djava.library.path="$OUT" -cp "$OUT/classes" TranslatorTest "$ROOT/onnx/tiny"
+cd "$(dirname "$0")/../.."
+JAR=$(scripts/build-jar.sh | tail -1)
+OUT=target/java/test
+rm -rf "$OUT" && mkdir -p "$OUT"
+javac -Xlint:all,-try -Werror -cp "$JAR" -d "$OUT" bindings/java/test/TranslatorTest.java
+java -cp "$JAR:$OUT" TranslatorTest onnx/tiny "$(readlink -f .ort/libonnxruntime.so)"

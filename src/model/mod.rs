@@ -9,4 +9,4 @@ pub use manifest::{
     ArShape, DecodeDefaults, FileEntry, LengthPredictor, Manifest, SpecialTokenIds, FORMAT_VERSION,
 };
 pub use onnx::OnnxModel;
-pub use runtime::environment;
+pub use runtime::{environment, set_onnxruntime_library};

@@ -1,8 +1,11 @@
 //! Loading the ONNX Runtime library and opening sessions with the chosen execution provider.
 //!
-//! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic`), never downloaded: from
-//! `ORT_DYLIB_PATH`, else next to the executable, else where `scripts/setup.sh` put it
-//! (`<repo>/.ort/`). ONNX Runtime allows one environment per process, so it is created once.
+//! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic`), never downloaded. The library is
+//! looked for, in order: the path given to [`set_onnxruntime_library`] (the Python wheel passes
+//! the `onnxruntime` wheel's), `ORT_DYLIB_PATH`, next to the executable, next to the library
+//! holding padir (an installed `lib/` folder), and where `scripts/setup.sh` put it in the build
+//! tree (`<repo>/.ort/`). ONNX Runtime allows one environment per process, so it is created once,
+//! on the first graph opened; the library cannot change after that.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +18,12 @@ use ort::session::Session;
 use crate::error::{Error, Result};
 use crate::options::{ExecutionProvider, TranslatorOptions};
 
-static ENVIRONMENT: OnceCell<std::result::Result<Environment, String>> = OnceCell::new();
+/// The environment and the library it was loaded from. A failed load is not kept: after
+/// `set_onnxruntime_library`, the next translator tries again.
+static ENVIRONMENT: OnceCell<(Environment, PathBuf)> = OnceCell::new();
+/// The caller's choice of library; held while the environment is created, so that a choice is
+/// either used or refused, never silently ignored.
+static CHOSEN: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 fn library_name() -> String {
     format!(
@@ -25,18 +33,57 @@ fn library_name() -> String {
     )
 }
 
-/// Where the ONNX Runtime library is looked for, in order.
-fn candidates() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        out.push(PathBuf::from(p));
-        return out; // an explicit choice is never second-guessed
+/// Use the ONNX Runtime library at `path` (a `libonnxruntime` 1.31+). Call it before the first
+/// translator is loaded: once ONNX Runtime is loaded, a different path is an error (the same
+/// path is fine). It takes precedence over `ORT_DYLIB_PATH`.
+pub fn set_onnxruntime_library(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if !path.is_file() {
+        return Err(Error::invalid(format!(
+            "no ONNX Runtime library at {}",
+            path.display()
+        )));
     }
-    if let Some(dir) = std::env::current_exe()
+    let mut chosen = CHOSEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, loaded)) = ENVIRONMENT.get() {
+        if !same_file(loaded, path) {
+            return Err(Error::invalid(format!(
+                "ONNX Runtime is already loaded from {} (once per process); cannot switch to {}",
+                loaded.display(),
+                path.display()
+            )));
+        }
+    }
+    // ONNX Runtime resolves a relative path against the executable's folder: make it absolute.
+    *chosen = Some(
+        std::path::absolute(path)
+            .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?,
+    );
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// Where the ONNX Runtime library is looked for, in order.
+fn candidates(chosen: Option<&Path>) -> Vec<PathBuf> {
+    // An explicit choice is never second-guessed.
+    if let Some(p) = chosen {
+        return vec![p.to_path_buf()];
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        return vec![PathBuf::from(p)];
+    }
+    let mut out = Vec::new();
+    let exe_dir = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        out.push(dir.join(library_name()));
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    for dir in [exe_dir, this_library_dir()].into_iter().flatten() {
+        let path = dir.join(library_name());
+        if !out.contains(&path) {
+            out.push(path);
+        }
     }
     out.push(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,8 +93,51 @@ fn candidates() -> Vec<PathBuf> {
     out
 }
 
-fn create_environment() -> std::result::Result<Environment, String> {
-    let tried = candidates();
+/// The folder of the shared library (or executable) this code was loaded from: an installed
+/// `libpadir.so` finds `libonnxruntime.so` beside it.
+#[cfg(unix)]
+fn this_library_dir() -> Option<PathBuf> {
+    use std::ffi::{c_char, c_int, c_void, CStr};
+    use std::os::unix::ffi::OsStrExt;
+
+    #[repr(C)]
+    struct DlInfo {
+        dli_fname: *const c_char,
+        dli_fbase: *mut c_void,
+        dli_sname: *const c_char,
+        dli_saddr: *mut c_void,
+    }
+    extern "C" {
+        fn dladdr(addr: *const c_void, info: *mut DlInfo) -> c_int;
+    }
+    let mut info = DlInfo {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
+    // SAFETY: dladdr only reads the address (one of our own functions) and fills `info`; the
+    // file name it returns stays valid while the object is loaded, and is copied at once.
+    let found = unsafe { dladdr(this_library_dir as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    path.canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+#[cfg(not(unix))]
+fn this_library_dir() -> Option<PathBuf> {
+    None
+}
+
+fn create_environment(
+    chosen: Option<&Path>,
+) -> std::result::Result<(Environment, PathBuf), String> {
+    let tried = candidates(chosen);
     let Some(path) = tried.iter().find(|p| p.is_file()) else {
         let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
         return Err(format!(
@@ -58,18 +148,20 @@ fn create_environment() -> std::result::Result<Environment, String> {
     };
     let builder = ort::init_from(path)
         .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?;
-    builder
+    let env = builder
         .with_name("padir")
         .build()
-        .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))
+        .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))?;
+    Ok((env, path.clone()))
 }
 
 /// The process-wide ONNX Runtime environment (loaded on first use).
 pub fn environment() -> Result<&'static Environment> {
+    let chosen = CHOSEN.lock().unwrap_or_else(|e| e.into_inner());
     ENVIRONMENT
-        .get_or_init(create_environment)
-        .as_ref()
-        .map_err(|e| Error::runtime(e.clone()))
+        .get_or_try_init(|| create_environment(chosen.as_deref()))
+        .map(|(env, _)| env)
+        .map_err(Error::runtime)
 }
 
 /// A session behind a lock: `ort` runs need `&mut Session`. See `Translator` for why one lock

@@ -123,3 +123,12 @@ JNIEXPORT jbyteArray JNICALL Java_dev_padir_Translator_nativeVersion(JNIEnv *env
     (void)cls;
     return java_bytes(env, padir_version());
 }
+
+JNIEXPORT void JNICALL Java_dev_padir_Translator_nativeSetOnnxRuntimeLibrary(JNIEnv *env, jclass cls, jbyteArray path) {
+    (void)cls;
+    char *p = c_string(env, path);
+    if (!p) return;
+    padir_status st = padir_set_onnxruntime_library(p);
+    free(p);
+    if (st != PADIR_OK) throw_last(env, st);
+}

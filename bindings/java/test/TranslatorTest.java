@@ -2,7 +2,10 @@ import dev.padir.PadirException;
 import dev.padir.Translation;
 import dev.padir.Translator;
 
-/** Checks of the Java binding on onnx/tiny; prints "N passed, N failed". Usage: TranslatorTest MODEL_DIR */
+/**
+ * Checks of the Java binding on onnx/tiny; prints "N passed, N failed".
+ * Usage: TranslatorTest MODEL_DIR [ONNX_RUNTIME_LIBRARY]
+ */
 public class TranslatorTest {
     static int passed, failed;
 
@@ -29,6 +32,9 @@ public class TranslatorTest {
 
     public static void main(String[] args) throws Exception {
         String model = args.length > 0 ? args[0] : "onnx/tiny";
+        expectError(() -> Translator.setOnnxRuntimeLibrary("/nonexistent/libonnxruntime.so"), PadirException.INVALID_ARGUMENT, "no ONNX Runtime library", "missing ONNX Runtime library");
+        expectError(() -> Translator.setOnnxRuntimeLibrary(null), PadirException.INVALID_ARGUMENT, "null", "null ONNX Runtime path");
+        if (args.length > 1) Translator.setOnnxRuntimeLibrary(args[1]);
         try (Translator t = new Translator(model, 1)) {
             Translation[] out = t.translate(new String[] {"Open the file", "", "Close all windows 🙂"}, Translator.Mode.NAR, 0);
             check(out.length == 3, "three results");
@@ -73,6 +79,12 @@ public class TranslatorTest {
         expectError(() -> new Translator("/nonexistent/model"), PadirException.MODEL, "does not exist", "missing model");
         expectError(() -> new Translator(null), PadirException.INVALID_ARGUMENT, "null", "null model dir");
         check(Translator.version().length() > 0, "version");
+        // Loaded once per process: another library is refused, the same one accepted.
+        expectError(() -> Translator.setOnnxRuntimeLibrary(model + "/model.json"), PadirException.INVALID_ARGUMENT, "already loaded", "switching ONNX Runtime after loading");
+        if (args.length > 1) {
+            Translator.setOnnxRuntimeLibrary(args[1]);
+            check(true, "the same ONNX Runtime library again");
+        }
         System.out.println(passed + " passed, " + failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
     }

@@ -5,14 +5,18 @@
         for tr in t.translate(["Save the file", "Close all windows"]):
             print(tr.text, tr.score, tr.iterations)
 
-The shared library is found through $PADIR_LIB, else in the repository's target/release (or
-target/debug), else on the system library path.
+libpadir is found through $PADIR_LIB, else inside this package (the wheel bundles it), else in
+the repository's target/release (or target/debug), else on the system library path. ONNX Runtime
+is the `onnxruntime` wheel's library unless $ORT_DYLIB_PATH names another or
+`set_onnxruntime_library` is called before the first Translator.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import glob
+import importlib.util
 import os
 import sys
 import threading
@@ -25,6 +29,7 @@ __all__ = [
     "PadirRuntimeError",
     "Translation",
     "Translator",
+    "set_onnxruntime_library",
     "version",
 ]
 
@@ -103,19 +108,40 @@ class _DecodeOptions(ctypes.Structure):
     ]
 
 
+_LIB_NAME = {"darwin": "libpadir.dylib", "win32": "padir.dll"}.get(sys.platform, "libpadir.so")
+
+
 def _library_path() -> str:
     if os.environ.get("PADIR_LIB"):
         return os.environ["PADIR_LIB"]
-    name = {"darwin": "libpadir.dylib", "win32": "padir.dll"}.get(sys.platform, "libpadir.so")
-    repo = Path(__file__).resolve().parents[3]
-    for profile in ("release", "debug"):
-        candidate = repo / "target" / profile / name
+    here = Path(__file__).resolve().parent
+    candidates = [here / _LIB_NAME]  # the wheel's copy
+    repo = here.parents[2]  # a source checkout: bindings/python/padir
+    candidates += [repo / "target" / profile / _LIB_NAME for profile in ("release", "debug")]
+    for candidate in candidates:
         if candidate.exists():
             return str(candidate)
     found = ctypes.util.find_library("padir")
     if found:
         return found
     raise OSError("libpadir not found: build it with `cargo build --release` or set PADIR_LIB")
+
+
+def _onnxruntime_wheel_library() -> str | None:
+    """The shared library inside the installed `onnxruntime` wheel, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("onnxruntime")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec and spec.submodule_search_locations) or []:
+        found = sorted(
+            glob.glob(os.path.join(folder, "capi", "libonnxruntime.so*"))
+            + glob.glob(os.path.join(folder, "capi", "libonnxruntime*.dylib"))
+            + glob.glob(os.path.join(folder, "capi", "onnxruntime.dll"))
+        )
+        if found:
+            return found[0]
+    return None
 
 
 def _load() -> ctypes.CDLL:
@@ -148,6 +174,7 @@ def _load() -> ctypes.CDLL:
         "padir_translator_free": ([vp], None),
         "padir_last_error": ([], cp),
         "padir_version": ([], cp),
+        "padir_set_onnxruntime_library": ([cp], ctypes.c_int),
     }
     for name, (args, res) in sigs.items():
         fn = getattr(lib, name)
@@ -156,6 +183,13 @@ def _load() -> ctypes.CDLL:
 
 
 _lib = _load()
+
+
+def set_onnxruntime_library(path: str | os.PathLike) -> None:
+    """Use the ONNX Runtime library at `path` (libonnxruntime 1.31+). Call it before the first
+    Translator: ONNX Runtime is loaded once per process, and another path is refused after that.
+    By default padir uses the `onnxruntime` wheel's library, or $ORT_DYLIB_PATH when it is set."""
+    _check(_lib.padir_set_onnxruntime_library(_utf8(os.fspath(path), "path")))
 
 
 def _check(status: int) -> None:
@@ -334,3 +368,9 @@ class Translator:
     def __del__(self) -> None:
         if getattr(self, "_handle", None):
             _lib.padir_translator_free(self._handle)
+
+
+# Without an explicit choice, the onnxruntime wheel (a dependency of padir's wheel) supplies
+# ONNX Runtime.
+if not os.environ.get("ORT_DYLIB_PATH") and (_wheel_ort := _onnxruntime_wheel_library()):
+    set_onnxruntime_library(_wheel_ort)

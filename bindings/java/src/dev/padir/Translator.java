@@ -14,14 +14,25 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * }
  * }</pre>
  *
- * The native library {@code padir_jni} is loaded from {@code java.library.path}.
+ * The native library comes from the jar for this platform, else from {@code java.library.path}.
+ * ONNX Runtime is loaded at the first translator: from {@link #setOnnxRuntimeLibrary}, else
+ * {@code ORT_DYLIB_PATH}, else beside the native library.
  */
 public final class Translator implements AutoCloseable {
     static {
-        System.loadLibrary("padir_jni");
+        NativeLibrary.load();
     }
 
-    /** PaDIR parallel refinement, or the greedy autoregressive baseline. */
+    /**
+     * Use the ONNX Runtime library at {@code path} (libonnxruntime 1.31+, e.g. from the
+     * {@code onnxruntime} Python wheel or an ONNX Runtime release). Call it before the first
+     * translator: ONNX Runtime is loaded once per process, and another path is refused after that.
+     */
+    public static void setOnnxRuntimeLibrary(String path) throws PadirException {
+        if (path == null) throw new PadirException(PadirException.INVALID_ARGUMENT, "path is null");
+        nativeSetOnnxRuntimeLibrary(path.getBytes(StandardCharsets.UTF_8));
+    }
+
     /**
      * NAR: PaDIR; AR: the greedy baseline; VERIFY: exactly AR's output, PaDIR drafting for it
      * ({@code iterations} then sets the draft's passes).
@@ -111,4 +122,6 @@ public final class Translator implements AutoCloseable {
     private static native void nativeFree(long handle);
 
     private static native byte[] nativeVersion();
+
+    private static native void nativeSetOnnxRuntimeLibrary(byte[] path) throws PadirException;
 }
