@@ -25,7 +25,8 @@ pub struct Config {
 }
 
 /// AR greedy, draft-and-verify with 1- and 2-pass drafts (where the model has its graph), then
-/// PaDIR at 1, 2, 4 and 8 iterations with length beam 1 and 3.
+/// PaDIR at 1, 2, 4 and 8 iterations with length beam 1 and 3, and length beam 3 pruned to the
+/// best length after the first pass.
 pub fn default_configs(has_ar: bool, has_verify: bool) -> Vec<Config> {
     let mut out = Vec::new();
     if has_ar {
@@ -52,6 +53,18 @@ pub fn default_configs(has_ar: bool, has_verify: bool) -> Vec<Config> {
                 mode: Mode::Nar(NarOptions {
                     iterations: Some(iterations),
                     length_beam: Some(length_beam),
+                    prune_after: Some(0),
+                    ..Default::default()
+                }),
+            });
+        }
+        if iterations > 1 {
+            out.push(Config {
+                name: format!("NAR i={iterations} b=3 prune 1"),
+                mode: Mode::Nar(NarOptions {
+                    iterations: Some(iterations),
+                    length_beam: Some(3),
+                    prune_after: Some(1),
                     ..Default::default()
                 }),
             });

@@ -114,6 +114,9 @@ pub struct padir_decode_options {
     /// 1 = translate each text as one piece (too long = an error); 0 = sentence by sentence,
     /// joined with the original spacing, a sentence too long for the model cut further.
     pub no_sentences: i32,
+    /// After this many passes refine only each sentence's best length (NAR); 0 = the model's
+    /// default, -1 = never (refine every length to the end).
+    pub prune_after: i32,
 }
 
 thread_local! {
@@ -221,6 +224,16 @@ fn decode_options(o: &padir_decode_options) -> Result<DecodeOptions, Error> {
             )?,
             remask_stutter: choice(o.remask_stutter, "remask_stutter", &[true, false])?,
             seed: None,
+            prune_after: match o.prune_after {
+                0 => None,
+                -1 => Some(0),
+                n if n > 0 => Some(n as usize),
+                n => {
+                    return Err(invalid(format!(
+                        "prune_after {n}: 0 = default, -1 = never, or a pass count"
+                    )))
+                }
+            },
         })
     };
     let mode = match o.mode {
@@ -271,6 +284,7 @@ pub extern "C" fn padir_default_decode_options() -> padir_decode_options {
         remask_stutter: 0,
         no_protect: 0,
         no_sentences: 0,
+        prune_after: 0,
     }
 }
 

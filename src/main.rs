@@ -25,6 +25,8 @@ translate options:
   --init mask|random      first decoder input               (default: the model's)
   --acceptance refine_all|mask_predict                      (default: the model's)
   --remask-stutter on|off reject a token equal to its left neighbour
+  --prune-after N         after N passes refine only the best length (0 = never;
+                          default: the model's)
   --seed N                seed of random initialisation
   --max-length N          most target tokens per sentence
   --batch-size B          sentences per batch (default 32)
@@ -114,6 +116,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Error> {
                     }
                 })
             }
+            "--prune-after" => nar.prune_after = Some(value(&flag, it.next())?),
             "--max-length" => decode.max_length = Some(value(&flag, it.next())?),
             "--batch-size" => decode.batch_size = value(&flag, it.next())?,
             "--threads" => translator.intra_threads = value(&flag, it.next())?,

@@ -120,6 +120,9 @@ pub struct NarOptions {
     pub remask_stutter: Option<bool>,
     /// Seed of `random` initialisation.
     pub seed: Option<u64>,
+    /// After this many passes, refine only each sentence's best-scoring length (0 = refine all
+    /// lengths to the end): fewer decoder rows in the later passes.
+    pub prune_after: Option<usize>,
 }
 
 impl NarOptions {
@@ -133,6 +136,7 @@ impl NarOptions {
             acceptance: self.acceptance.or(fallback.acceptance),
             remask_stutter: self.remask_stutter.or(fallback.remask_stutter),
             seed: self.seed.or(fallback.seed),
+            prune_after: self.prune_after.or(fallback.prune_after),
         }
     }
 }
@@ -161,6 +165,7 @@ pub const VERIFY_DRAFT: NarOptions = NarOptions {
     acceptance: None,
     remask_stutter: None,
     seed: None,
+    prune_after: None,
 };
 
 /// How one call to [`crate::Translator::translate`] decodes.

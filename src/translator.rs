@@ -421,10 +421,17 @@ impl Translator {
             remask_stutter: o.remask_stutter.unwrap_or(d.remask_stutter),
             seed: o.seed.unwrap_or(d.seed),
             max_length,
+            prune_after: o.prune_after.unwrap_or(d.prune_after),
         };
         check_range("iterations", p.iterations, MAX_ITERATIONS)?;
         check_range("length beam", p.length_beam, MAX_LENGTH_BEAM)?;
         check_range("top lengths", p.top_lengths, MAX_TOP_LENGTHS)?;
+        if p.prune_after > MAX_ITERATIONS {
+            return Err(Error::invalid(format!(
+                "prune after {} passes is outside 0..={MAX_ITERATIONS}",
+                p.prune_after
+            )));
+        }
         Ok(p)
     }
 }

@@ -28,6 +28,7 @@ fn nar_options(o: &Value) -> NarOptions {
             }),
         remask_stutter: o.get("remask_stutter").and_then(Value::as_bool),
         seed: o.get("seed").and_then(Value::as_u64),
+        prune_after: usize_of("prune_after"),
     }
 }
 

@@ -69,6 +69,13 @@ int main(int argc, char **argv) {
     CHECK(padir_translate(t, texts, 3, &d, &r) == PADIR_ERR_INVALID_ARGUMENT, "negative iterations");
     d.iterations = 1000;
     CHECK(padir_translate(t, texts, 3, &d, &r) == PADIR_ERR_INVALID_ARGUMENT, "too many iterations");
+    d = padir_default_decode_options();
+    d.prune_after = -2;
+    CHECK(padir_translate(t, texts, 3, &d, &r) == PADIR_ERR_INVALID_ARGUMENT && error_mentions("prune_after"), "bad prune_after");
+    d.prune_after = 1;
+    CHECK(padir_translate(t, texts, 3, &d, &r) == PADIR_OK, "prune_after 1");
+    padir_result_free(r);
+    r = NULL;
 
     static char huge[60000];
     for (size_t i = 0; i + 1 < sizeof huge; i++) huge[i] = (i % 5 == 4) ? ' ' : 'a';

@@ -110,6 +110,9 @@ typedef struct padir_decode_options {
   // 1 = translate each text as one piece (too long = an error); 0 = sentence by sentence,
   // joined with the original spacing, a sentence too long for the model cut further.
   int32_t no_sentences;
+  // After this many passes refine only each sentence's best length (NAR); 0 = the model's
+  // default, -1 = never (refine every length to the end).
+  int32_t prune_after;
 } padir_decode_options;
 
 #ifdef __cplusplus

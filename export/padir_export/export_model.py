@@ -98,6 +98,7 @@ def write_manifest(pipe: Pipeline, out: Path, graphs: dict[str, Path], precision
             "acceptance": d["acceptance"],
             "remask_stutter": d["remask_stutter"],
             "seed": d.get("seed", 0),
+            "prune_after": d.get("prune_after", 0),
         },
         "tokenizer": {"file": "tokenizer.json", "sha256": sha256(out / "tokenizer.json")},
         "graphs": {k: {"file": p.name, "sha256": sha256(p)} for k, p in graphs.items()},

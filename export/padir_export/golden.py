@@ -20,6 +20,7 @@ NAR_SETTINGS = {
     "nar_default": {},
     "nar_i1_b1": {"iterations": 1, "length_beam": 1},
     "nar_i8_b3_top2": {"iterations": 8, "length_beam": 3, "top_lengths": 2},
+    "nar_prune1": {"prune_after": 1},
     "nar_mask_predict": {"iterations": 4, "acceptance": "mask_predict"},
     "nar_random_init": {"iterations": 3, "init": "random", "seed": 7, "remask_stutter": False},
 }

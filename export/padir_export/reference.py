@@ -17,6 +17,9 @@ NAR (PaDIR refinement), for a batch of sentences:
    mask_predict, iteration t < T-1: the n = floor(L * (T-1-t) / T) lowest-confidence positions
    (ties: lower index first) become <mask>.
    A row whose tokens did not change in an iteration is finished (early exit).
+   prune_after P > 0: after iteration P (1-based), each sentence keeps only its best-scoring
+   row (score as in 4, ties: first row); the others are finished and never chosen, but their
+   passes still count in `iterations`.
 4. Output of a row: its tokens without those equal to their initial token and, with
    remask_stutter, without those equal to the token kept before them; score = mean
    confidence over the L positions. Per sentence the best score wins (ties: first candidate);
@@ -167,8 +170,10 @@ class ReferenceTranslator:
         remask_stutter: bool | None = None,
         seed: int | None = None,
         max_length: int | None = None,
+        prune_after: int | None = None,
     ) -> list[Translation]:
         d = self.manifest["decode"]
+        prune_after = d.get("prune_after", 0) if prune_after is None else prune_after
         iterations = iterations or d["iterations"]
         length_beam = length_beam or d["length_beam"]
         top_lengths = top_lengths or d["top_lengths"]
@@ -202,6 +207,7 @@ class ReferenceTranslator:
                         "conf": [0.0] * n,
                         "iters": 0,
                         "done": False,
+                        "pruned": False,
                     }
                 )
         for t in range(iterations):
@@ -213,6 +219,14 @@ class ReferenceTranslator:
             tok, lp = self._decoder_pass(dec_ids, dec_mask, hidden[sents], src_mask[sents])
             for k, r in enumerate(active):
                 self._refine_row(r, tok[k], lp[k], t, iterations, acceptance, remask_stutter)
+            if t + 1 == prune_after:
+                for s in range(len(texts)):
+                    kept = [r for r in rows if r["sent"] == s and not r["pruned"]]
+                    scores = [mean(r["conf"]) for r in kept]
+                    best = kept[scores.index(max(scores))]
+                    for r in kept:
+                        if r is not best:
+                            r["pruned"] = r["done"] = True
         return [self._best(rows, s, remask_stutter) for s in range(len(texts))]
 
     def _decoder_pass(self, ids, mask, hidden, src_mask) -> tuple[np.ndarray, np.ndarray]:
@@ -252,16 +266,15 @@ class ReferenceTranslator:
         r["tokens"], r["conf"] = new, conf
 
     def _best(self, rows, s, remask_stutter) -> Translation:
-        cands = [r for r in rows if r["sent"] == s]
+        cands = [r for r in rows if r["sent"] == s and not r["pruned"]]
         scores = [mean(r["conf"]) for r in cands]
         best = cands[scores.index(max(scores))]
         ids: list[int] = []
         for x, x0 in zip(best["tokens"], best["init"]):
             if x != x0 and not (remask_stutter and ids and ids[-1] == x):
                 ids.append(x)
-        return Translation(
-            self._text(ids), ids, max(scores), best["L"], max(r["iters"] for r in cands)
-        )
+        passes = max(r["iters"] for r in rows if r["sent"] == s)
+        return Translation(self._text(ids), ids, max(scores), best["L"], passes)
 
     # ---- AR -----------------------------------------------------------------------------------
     def _ar(self, texts: list[str], max_length: int | None = None) -> list[Translation]:

@@ -115,6 +115,9 @@ pub struct NarParams {
     pub remask_stutter: bool,
     pub seed: u64,
     pub max_length: usize,
+    /// After this many passes, only each sentence's best-scoring length candidate is refined
+    /// further (0 = never prune).
+    pub prune_after: usize,
 }
 
 /// One decoded sentence, before detokenisation.

@@ -14,6 +14,8 @@ struct Row {
     confidence: Vec<f32>,
     iterations: usize,
     done: bool,
+    /// Dropped by `prune_after`: no longer refined nor chosen (its passes still count).
+    pruned: bool,
 }
 
 /// Candidate target lengths of one sentence: the `top_lengths` most likely lengths (ties: the
@@ -69,6 +71,7 @@ pub fn decode_nar<M: NarModel>(
                 confidence: vec![0.0; n],
                 iterations: 0,
                 done: false,
+                pruned: false,
             });
         }
     }
@@ -95,10 +98,33 @@ pub fn decode_nar<M: NarModel>(
             let new_lp: Vec<f32> = pred.logprobs.row(k).iter().take(n).copied().collect();
             refine_row(row, &new_tokens, &new_lp, t, p, &sp);
         }
+        if t + 1 == p.prune_after {
+            prune_to_best(&mut rows);
+        }
     }
     Ok((0..sources.len())
         .filter_map(|s| best_of(&rows, s, p.remask_stutter))
         .collect())
+}
+
+/// Keep only each sentence's best-scoring row (ties: the first); the others are neither
+/// refined nor chosen any more.
+fn prune_to_best(rows: &mut [Row]) {
+    let mut best: Vec<(usize, usize, f64)> = Vec::new(); // (sentence, row, score)
+    for (r, row) in rows.iter().enumerate().filter(|(_, row)| !row.pruned) {
+        let score = mean(&row.confidence);
+        match best.iter_mut().find(|b| b.0 == row.sentence) {
+            Some(b) if score > b.2 => *b = (row.sentence, r, score),
+            Some(_) => {}
+            None => best.push((row.sentence, r, score)),
+        }
+    }
+    for (r, row) in rows.iter_mut().enumerate() {
+        if !best.iter().any(|b| b.1 == r) {
+            row.pruned = true;
+            row.done = true;
+        }
+    }
 }
 
 /// `[rows, width]` decoder input: each row's tokens, `</s>`, then padding.
@@ -168,8 +194,11 @@ fn best_of(rows: &[Row], s: usize, remask_stutter: bool) -> Option<Hypothesis> {
     let mut best: Option<(&Row, f64)> = None;
     let mut iterations = 0;
     for row in rows.iter().filter(|r| r.sentence == s) {
-        let score = mean(&row.confidence);
         iterations = iterations.max(row.iterations);
+        if row.pruned {
+            continue;
+        }
+        let score = mean(&row.confidence);
         if best.is_none_or(|(_, b)| score > b) {
             best = Some((row, score));
         }
@@ -286,6 +315,7 @@ mod tests {
             remask_stutter: false,
             seed: 0,
             max_length: 64,
+            prune_after: 0,
         }
     }
 
@@ -430,6 +460,48 @@ mod tests {
         assert_eq!(out[0].tokens.len(), 6);
         let seen = m.seen.borrow();
         assert_eq!(seen[0].0, vec![0, 0, 0], "all candidates run as one batch");
+    }
+
+    #[test]
+    fn prune_after_refines_only_the_best_length_from_then_on() {
+        // Lengths 4, 5, 6 of each of two sentences. Pass 1: length 6 is the most confident.
+        // Pass 2: length 6 drops to -3; the others keep their tokens at -1 (and finish).
+        let model = || {
+            FakeModel::new(vec![peak(5), peak(5)])
+                .pass(|len, i, _| (70 + i as i64, if len == 6 { -0.2 } else { -1.0 }))
+                .pass(|len, i, _| {
+                    if len == 6 {
+                        (80 + i as i64, -3.0)
+                    } else {
+                        (70 + i as i64, -1.0)
+                    }
+                })
+                .pass(|_, i, _| (90 + i as i64, -3.0))
+        };
+        let sources = [vec![5, 1], vec![6, 1]];
+        let m = model();
+        let all = decode_nar(&m, &sources, &params(3, 3)).unwrap();
+        assert_eq!(all[0].length, 4, "without pruning, length 4 wins at -1");
+        assert_eq!(m.seen.borrow()[1].0.len(), 6, "pass 2 refines every length");
+
+        let mut p = params(3, 3);
+        p.prune_after = 1;
+        let m = model();
+        let pruned = decode_nar(&m, &sources, &p).unwrap();
+        let seen = m.seen.borrow();
+        assert_eq!(seen[0].0, vec![0, 0, 0, 1, 1, 1], "pass 1: every length");
+        assert_eq!(
+            seen[1].0,
+            vec![0, 1],
+            "pass 2: each sentence's best length only"
+        );
+        for h in &pruned {
+            assert_eq!(
+                h.length, 6,
+                "the lengths dropped after pass 1 are never chosen"
+            );
+            assert_eq!(h.iterations, 3);
+        }
     }
 
     #[test]

@@ -245,6 +245,7 @@ mod tests {
             remask_stutter: false,
             seed: 0,
             max_length: 64,
+            prune_after: 0,
         }
     }
 

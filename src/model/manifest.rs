@@ -65,6 +65,9 @@ pub struct DecodeDefaults {
     pub acceptance: String,
     pub remask_stutter: bool,
     pub seed: u64,
+    /// After this many passes only each sentence's best length goes on (0 = all go on).
+    #[serde(default)]
+    pub prune_after: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -104,6 +104,7 @@ class _DecodeOptions(ctypes.Structure):
             "remask_stutter",
             "no_protect",
             "no_sentences",
+            "prune_after",
         )
     ]
 
@@ -292,13 +293,16 @@ class Translator:
         batch_size: int | None = None,
         protect: bool = True,
         sentences: bool = True,
+        prune_after: int | None = None,
     ) -> list[Translation]:
         """`mode`: "nar" (PaDIR), "ar" (greedy baseline) or "verify" (exactly "ar"'s output,
         PaDIR drafting for it; `iterations` and `length_beam` then set the draft). `protect`:
         keep placeholders and markup (`%s`, `{name}`, `<b>`, URLs, ...) away from the model
         and put them back, where the model has placeholder tokens. `sentences`:
         translate sentence by sentence, joined with the original spacing (a sentence too long
-        for the model is cut further); False: each text whole (too long is an error)."""
+        for the model is cut further); False: each text whole (too long is an error).
+        `prune_after`: after this many passes refine only each sentence's best length (0 =
+        never; None = the model's default)."""
         if isinstance(texts, str):
             raise TypeError("translate takes a list of str, not a str")
         if mode not in _MODES:
@@ -308,6 +312,8 @@ class Translator:
         d.mode = _MODES[mode]
         d.no_protect = int(not protect)
         d.no_sentences = int(not sentences)
+        if prune_after is not None:  # the C ABI: 0 = the model's default, -1 = never
+            d.prune_after = _int_option("prune_after", prune_after, 0) or -1
         for field, value in (
             ("iterations", iterations),
             ("length_beam", length_beam),

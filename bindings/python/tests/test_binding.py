@@ -25,6 +25,11 @@ def test_matches_the_goldens(translator):
     want = [o["text"] for o in golden["settings"]["nar_default"]["outputs"]]
     got = translator.translate(golden["sources"], batch_size=bs, protect=False, sentences=False)
     assert [t.text for t in got] == want
+    want_pruned = [o["text"] for o in golden["settings"]["nar_prune1"]["outputs"]]
+    got_pruned = translator.translate(
+        golden["sources"], batch_size=bs, protect=False, sentences=False, prune_after=1
+    )
+    assert [t.text for t in got_pruned] == want_pruned
     want_ar = [o["text"] for o in golden["settings"]["ar"]["outputs"]]
     got_ar = translator.translate(
         golden["sources"], mode="ar", batch_size=bs, protect=False, sentences=False
@@ -97,6 +102,10 @@ def test_int_options_are_range_checked_not_wrapped(translator):
         translator.translate(["Open the file"], iterations=2**32 + 1)
     with pytest.raises(InvalidArgumentError, match="batch_size"):
         translator.translate(["Open the file"], batch_size=-1)
+    with pytest.raises(InvalidArgumentError, match="prune_after must be in 0.."):
+        translator.translate(["Open the file"], prune_after=-1)
+    with pytest.raises(InvalidArgumentError, match="prune after 65 passes"):
+        translator.translate(["Open the file"], prune_after=65)
     with pytest.raises(TypeError, match="iterations must be an int"):
         translator.translate(["Open the file"], iterations=2.5)
     with pytest.raises(InvalidArgumentError, match="threads must be in"):
