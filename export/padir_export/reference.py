@@ -191,7 +191,7 @@ class ReferenceTranslator:
         (len_lp,) = self.sessions["length_predictor"].run(
             None, {"encoder_hidden": hidden, "attention_mask": src_mask}
         )
-        rows = []  # dicts: sent, L, init, tokens, conf, iters, done
+        rows = []  # dicts: sent, L, init, tokens, conf, iters, done, pruned
         for s in range(len(texts)):
             src_len = int(src_mask[s].sum()) - 1
             for n in self.candidate_lengths(

@@ -73,6 +73,6 @@ def test_remask_stutter_drops_a_repeat_left_in_the_output(tiny_dir):
     # A row holding 60 60 80 (a stutter reverted to a token its changed neighbour now equals).
     ref = ReferenceTranslator(tiny_dir)
     row = {"sent": 0, "L": 3, "init": [3, 3, 3], "tokens": [60, 60, 80], "conf": [-1.0] * 3}
-    row["iters"] = 2
+    row["iters"], row["pruned"] = 2, False
     assert ref._best([row], 0, remask_stutter=False).ids == [60, 60, 80]
     assert ref._best([row], 0, remask_stutter=True).ids == [60, 80]
