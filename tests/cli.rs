@@ -235,7 +235,11 @@ fn bench_reports_every_configuration_with_quality() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 14, "AR, 2 verify, 8 NAR settings and 3 pruned ones");
+    assert_eq!(
+        rows.len(),
+        14,
+        "AR, 2 verify, 8 NAR settings and 3 pruned ones"
+    );
     assert_eq!(rows[0]["config"], "AR greedy");
     assert!(rows[0]["same_as_ar_pct"].is_null());
     for r in &rows[1..3] {
