@@ -221,11 +221,9 @@ class ReferenceTranslator:
                 self._refine_row(r, tok[k], lp[k], t, iterations, acceptance, remask_stutter)
             if t + 1 == prune_after:
                 for s in range(len(texts)):
-                    kept = [r for r in rows if r["sent"] == s and not r["pruned"]]
-                    scores = [mean(r["conf"]) for r in kept]
-                    best = kept[scores.index(max(scores))]
-                    for r in kept:
-                        if r is not best:
+                    best, _ = self._best_row(rows, s)
+                    for r in rows:
+                        if r["sent"] == s and r is not best:
                             r["pruned"] = r["done"] = True
         return [self._best(rows, s, remask_stutter) for s in range(len(texts))]
 
@@ -265,16 +263,21 @@ class ReferenceTranslator:
         r["done"] = new == old
         r["tokens"], r["conf"] = new, conf
 
-    def _best(self, rows, s, remask_stutter) -> Translation:
+    @staticmethod
+    def _best_row(rows, s) -> tuple[dict, float]:
+        """Sentence s's best-scoring row not pruned (ties: the first) and its score."""
         cands = [r for r in rows if r["sent"] == s and not r["pruned"]]
         scores = [mean(r["conf"]) for r in cands]
-        best = cands[scores.index(max(scores))]
+        return cands[scores.index(max(scores))], max(scores)
+
+    def _best(self, rows, s, remask_stutter) -> Translation:
+        best, score = self._best_row(rows, s)
         ids: list[int] = []
         for x, x0 in zip(best["tokens"], best["init"]):
             if x != x0 and not (remask_stutter and ids and ids[-1] == x):
                 ids.append(x)
         passes = max(r["iters"] for r in rows if r["sent"] == s)
-        return Translation(self._text(ids), ids, max(scores), best["L"], passes)
+        return Translation(self._text(ids), ids, score, best["L"], passes)
 
     # ---- AR -----------------------------------------------------------------------------------
     def _ar(self, texts: list[str], max_length: int | None = None) -> list[Translation]:

@@ -59,15 +59,8 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+    use crate::decode::test_support::SP;
     use crate::decode::SpecialTokens;
-
-    const SP: SpecialTokens = SpecialTokens {
-        pad: 0,
-        eos: 1,
-        mask: 3,
-        first_regular: 4,
-        vocab_size: 100,
-    };
 
     /// Sentence `s` emits `scripts[s]` then `</s>`; records every step's input.
     struct FakeModel {

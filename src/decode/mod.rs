@@ -136,3 +136,33 @@ pub struct Hypothesis {
 fn mean(values: &[f32]) -> f64 {
     values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64
 }
+
+/// What the decode loops' unit tests share: the special tokens of their scripted fake models and
+/// plain NAR settings.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Acceptance, Init, NarParams, SpecialTokens};
+
+    pub const SP: SpecialTokens = SpecialTokens {
+        pad: 0,
+        eos: 1,
+        mask: 3,
+        first_regular: 4,
+        vocab_size: 100,
+    };
+
+    /// `iterations` passes over `length_beam` lengths around the best one; everything else off.
+    pub fn nar_params(iterations: usize, length_beam: usize) -> NarParams {
+        NarParams {
+            iterations,
+            length_beam,
+            top_lengths: 1,
+            init: Init::Mask,
+            acceptance: Acceptance::RefineAll,
+            remask_stutter: false,
+            seed: 0,
+            max_length: 64,
+            prune_after: 0,
+        }
+    }
+}

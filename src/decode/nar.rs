@@ -99,7 +99,7 @@ pub fn decode_nar<M: NarModel>(
             refine_row(row, &new_tokens, &new_lp, t, p, &sp);
         }
         if t + 1 == p.prune_after {
-            prune_to_best(&mut rows);
+            prune_to_best(&mut rows, sources.len());
         }
     }
     Ok((0..sources.len())
@@ -107,24 +107,35 @@ pub fn decode_nar<M: NarModel>(
         .collect())
 }
 
-/// Keep only each sentence's best-scoring row (ties: the first); the others are neither
-/// refined nor chosen any more.
-fn prune_to_best(rows: &mut [Row]) {
-    let mut best: Vec<(usize, usize, f64)> = Vec::new(); // (sentence, row, score)
-    for (r, row) in rows.iter().enumerate().filter(|(_, row)| !row.pruned) {
+/// Keep only each sentence's best-scoring row; the others are neither refined nor chosen any
+/// more.
+fn prune_to_best(rows: &mut [Row], sentences: usize) {
+    for s in 0..sentences {
+        let Some((keep, _)) = best_row(rows, s) else {
+            continue;
+        };
+        for (r, row) in rows.iter_mut().enumerate() {
+            if row.sentence == s && r != keep {
+                row.pruned = true;
+                row.done = true;
+            }
+        }
+    }
+}
+
+/// Sentence `s`'s best-scoring row not pruned (ties: the first), with its score.
+fn best_row(rows: &[Row], s: usize) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    for (r, row) in rows.iter().enumerate() {
+        if row.sentence != s || row.pruned {
+            continue;
+        }
         let score = mean(&row.confidence);
-        match best.iter_mut().find(|b| b.0 == row.sentence) {
-            Some(b) if score > b.2 => *b = (row.sentence, r, score),
-            Some(_) => {}
-            None => best.push((row.sentence, r, score)),
+        if best.is_none_or(|(_, b)| score > b) {
+            best = Some((r, score));
         }
     }
-    for (r, row) in rows.iter_mut().enumerate() {
-        if !best.iter().any(|b| b.1 == r) {
-            row.pruned = true;
-            row.done = true;
-        }
-    }
+    best
 }
 
 /// `[rows, width]` decoder input: each row's tokens, `</s>`, then padding.
@@ -191,19 +202,15 @@ fn refine_row(
 /// leftover `<mask>` between two equal tokens, or reverting a stutter to a token its (changed)
 /// left neighbour now equals, can leave a repeat that the rule exists to reject.
 fn best_of(rows: &[Row], s: usize, remask_stutter: bool) -> Option<Hypothesis> {
-    let mut best: Option<(&Row, f64)> = None;
-    let mut iterations = 0;
-    for row in rows.iter().filter(|r| r.sentence == s) {
-        iterations = iterations.max(row.iterations);
-        if row.pruned {
-            continue;
-        }
-        let score = mean(&row.confidence);
-        if best.is_none_or(|(_, b)| score > b) {
-            best = Some((row, score));
-        }
-    }
-    let (row, score) = best?;
+    let (best, score) = best_row(rows, s)?;
+    let row = &rows[best];
+    // Passes run for the sentence, pruned rows included.
+    let iterations = rows
+        .iter()
+        .filter(|r| r.sentence == s)
+        .map(|r| r.iterations)
+        .max()
+        .unwrap_or(0);
     let mut tokens: Vec<i64> = Vec::with_capacity(row.tokens.len());
     for (&t, &t0) in row.tokens.iter().zip(&row.init) {
         if t != t0 && !(remask_stutter && tokens.last() == Some(&t)) {
@@ -223,15 +230,8 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+    use crate::decode::test_support::{nar_params, SP};
     use crate::decode::Predictions;
-
-    const SP: SpecialTokens = SpecialTokens {
-        pad: 0,
-        eos: 1,
-        mask: 3,
-        first_regular: 4,
-        vocab_size: 100,
-    };
 
     /// A scripted model: lengths are given per sentence; each decoder pass answers with the
     /// next scripted function of (row length, position, input token) and records its inputs.
@@ -305,20 +305,6 @@ mod tests {
         }
     }
 
-    fn params(iterations: usize, length_beam: usize) -> NarParams {
-        NarParams {
-            iterations,
-            length_beam,
-            top_lengths: 1,
-            init: Init::Mask,
-            acceptance: Acceptance::RefineAll,
-            remask_stutter: false,
-            seed: 0,
-            max_length: 64,
-            prune_after: 0,
-        }
-    }
-
     /// Length scores peaking at `len` over lengths 1..=8.
     fn peak(len: usize) -> LengthScores {
         LengthScores {
@@ -335,7 +321,7 @@ mod tests {
             first_length: -2,
             logprobs: vec![-1.0, -0.5, -0.5, -3.0],
         };
-        let mut p = params(1, 3);
+        let mut p = nar_params(1, 3);
         // Best class 1 (length -1), then class 2 (length 0, a tie broken by class): both clamp to 1.
         p.top_lengths = 2;
         assert_eq!(candidate_lengths(&scores, &p), vec![1]);
@@ -347,15 +333,18 @@ mod tests {
         p.max_length = 3;
         // Lengths 2 and 3, each widened by -2..=1, clamped to 1..=3.
         assert_eq!(candidate_lengths(&scores, &p), vec![1, 2, 3]);
-        assert_eq!(candidate_lengths(&peak(5), &params(1, 3)), vec![4, 5, 6]);
-        assert_eq!(candidate_lengths(&peak(5), &params(1, 2)), vec![4, 5]);
+        assert_eq!(
+            candidate_lengths(&peak(5), &nar_params(1, 3)),
+            vec![4, 5, 6]
+        );
+        assert_eq!(candidate_lengths(&peak(5), &nar_params(1, 2)), vec![4, 5]);
     }
 
     #[test]
     fn early_exit_when_an_iteration_changes_nothing() {
         // Every pass predicts 10 + position: the second pass changes nothing.
         let m = FakeModel::new(vec![peak(3)]).pass(|_, i, _| (10 + i as i64, -0.5));
-        let out = decode_nar(&m, &[vec![5, 1]], &params(8, 1)).unwrap();
+        let out = decode_nar(&m, &[vec![5, 1]], &nar_params(8, 1)).unwrap();
         assert_eq!(out[0].tokens, vec![10, 11, 12]);
         assert_eq!(out[0].iterations, 2);
         assert_eq!(m.seen.borrow().len(), 2);
@@ -375,7 +364,7 @@ mod tests {
                     (t + 1, -1.0 - i as f32)
                 }
             });
-        let out = decode_nar(&m, &[vec![5, 1], vec![6, 1]], &params(4, 1)).unwrap();
+        let out = decode_nar(&m, &[vec![5, 1], vec![6, 1]], &nar_params(4, 1)).unwrap();
         let seen = m.seen.borrow();
         assert_eq!(seen.len(), 4);
         assert_eq!(seen[0].0, vec![0, 1]);
@@ -393,7 +382,7 @@ mod tests {
     #[test]
     fn padding_is_exact() {
         let m = FakeModel::new(vec![peak(2), peak(5)]).pass(|_, i, _| (30 + i as i64, -1.0));
-        decode_nar(&m, &[vec![5, 1], vec![6, 1]], &params(1, 1)).unwrap();
+        decode_nar(&m, &[vec![5, 1], vec![6, 1]], &nar_params(1, 1)).unwrap();
         let seen = m.seen.borrow();
         let (_, tokens, mask) = &seen[0];
         assert_eq!(tokens.row(0).to_vec(), vec![3, 3, 1, 0, 0, 0]);
@@ -407,7 +396,7 @@ mod tests {
         // Confidence grows with position, so the leftmost tokens are re-masked first.
         let m = FakeModel::new(vec![peak(8)])
             .pass(|_, i, t| (if t == 3 { 40 + i as i64 } else { t }, -(10.0 - i as f32)));
-        let mut p = params(4, 1);
+        let mut p = nar_params(4, 1);
         p.acceptance = Acceptance::MaskPredict;
         let out = decode_nar(&m, &[vec![5, 1]], &p).unwrap();
         let seen = m.seen.borrow();
@@ -424,7 +413,7 @@ mod tests {
     fn stutter_is_rejected_and_leftover_masks_dropped() {
         let m = FakeModel::new(vec![peak(4)])
             .pass(|_, i, _| (if i < 2 { 50 } else { 60 + i as i64 }, -1.0));
-        let mut p = params(1, 1);
+        let mut p = nar_params(1, 1);
         p.remask_stutter = true;
         let out = decode_nar(&m, &[vec![5, 1]], &p).unwrap();
         // Position 1 repeats position 0, so it keeps its <mask> and is dropped from the output.
@@ -441,7 +430,7 @@ mod tests {
                 .pass(|_, i, _| ([50, 60, 70][i], -1.0))
                 .pass(|_, i, _| ([60, 60, 80][i], -1.0))
         };
-        let mut p = params(2, 1);
+        let mut p = nar_params(2, 1);
         let out = decode_nar(&model(), &[vec![5, 1]], &p).unwrap();
         assert_eq!(out[0].tokens, vec![60, 60, 80]);
         p.remask_stutter = true;
@@ -455,7 +444,7 @@ mod tests {
         // Lengths 4, 5, 6; the length-6 row is the most confident.
         let m = FakeModel::new(vec![peak(5)])
             .pass(|len, i, _| (70 + i as i64, if len == 6 { -0.2 } else { -1.0 }));
-        let out = decode_nar(&m, &[vec![5, 1]], &params(1, 3)).unwrap();
+        let out = decode_nar(&m, &[vec![5, 1]], &nar_params(1, 3)).unwrap();
         assert_eq!(out[0].length, 6);
         assert_eq!(out[0].tokens.len(), 6);
         let seen = m.seen.borrow();
@@ -480,11 +469,11 @@ mod tests {
         };
         let sources = [vec![5, 1], vec![6, 1]];
         let m = model();
-        let all = decode_nar(&m, &sources, &params(3, 3)).unwrap();
+        let all = decode_nar(&m, &sources, &nar_params(3, 3)).unwrap();
         assert_eq!(all[0].length, 4, "without pruning, length 4 wins at -1");
         assert_eq!(m.seen.borrow()[1].0.len(), 6, "pass 2 refines every length");
 
-        let mut p = params(3, 3);
+        let mut p = nar_params(3, 3);
         p.prune_after = 1;
         let m = model();
         let pruned = decode_nar(&m, &sources, &p).unwrap();
@@ -532,16 +521,16 @@ mod tests {
                 })
             }
         }
-        let err = decode_nar(&Broken(true), &[vec![5, 1]], &params(2, 1)).unwrap_err();
+        let err = decode_nar(&Broken(true), &[vec![5, 1]], &nar_params(2, 1)).unwrap_err();
         assert!(err.to_string().contains("length"), "{err}");
-        let err = decode_nar(&Broken(false), &[vec![5, 1]], &params(2, 1)).unwrap_err();
+        let err = decode_nar(&Broken(false), &[vec![5, 1]], &nar_params(2, 1)).unwrap_err();
         assert!(err.to_string().contains("decoder answered"), "{err}");
     }
 
     #[test]
     fn random_init_is_seeded() {
         let m = FakeModel::new(vec![peak(3)]).pass(|_, _, t| (t, -1.0));
-        let mut p = params(1, 1);
+        let mut p = nar_params(1, 1);
         p.init = Init::Random;
         p.seed = 11;
         decode_nar(&m, &[vec![5, 1]], &p).unwrap();

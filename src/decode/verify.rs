@@ -120,17 +120,8 @@ mod tests {
     use ndarray::Array2;
 
     use super::*;
-    use crate::decode::{
-        decode_ar, Acceptance, ArModel, Init, LengthScores, Predictions, SpecialTokens,
-    };
-
-    const SP: SpecialTokens = SpecialTokens {
-        pad: 0,
-        eos: 1,
-        mask: 3,
-        first_regular: 4,
-        vocab_size: 100,
-    };
+    use crate::decode::test_support::{nar_params, SP};
+    use crate::decode::{decode_ar, ArModel, LengthScores, Predictions, SpecialTokens};
 
     /// The teacher's greedy output for sentence `s` is `teacher[s]` then `</s>`: after a prefix
     /// that follows that script it predicts the script's next token, after any other prefix
@@ -235,27 +226,13 @@ mod tests {
         }
     }
 
-    fn params() -> NarParams {
-        NarParams {
-            iterations: 1,
-            length_beam: 1,
-            top_lengths: 1,
-            init: Init::Mask,
-            acceptance: Acceptance::RefineAll,
-            remask_stutter: false,
-            seed: 0,
-            max_length: 64,
-            prune_after: 0,
-        }
-    }
-
     fn run(teacher: Vec<i64>, draft: Vec<i64>, max_length: usize) -> (Hypothesis, Vec<usize>) {
         let m = Fake {
             teacher: vec![teacher],
             draft: vec![draft],
             passes: RefCell::new(Vec::new()),
         };
-        let h = decode_verify(&m, &[vec![4, 1]], &params(), max_length).unwrap();
+        let h = decode_verify(&m, &[vec![4, 1]], &nar_params(1, 1), max_length).unwrap();
         let passes = m.passes.borrow().clone();
         (h.into_iter().next().unwrap(), passes)
     }
