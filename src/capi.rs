@@ -291,6 +291,12 @@ pub extern "C" fn padir_default_decode_options() -> padir_decode_options {
 /// Use the ONNX Runtime library at `path` (UTF-8; a `libonnxruntime` 1.31+) instead of looking
 /// for one (`ORT_DYLIB_PATH`, beside the executable, beside libpadir). Call it before the first
 /// `padir_translator_new`: once ONNX Runtime is loaded, another path is refused.
+///
+/// Telemetry: padir turns ONNX Runtime's usage events off as soon as it has loaded it, but the
+/// `onnxruntime` wheel's library also writes a device id and one start-up event under
+/// `~/.cache/Microsoft/DeveloperTools` unless `ORT_DISABLE_TELEMETRY=1` is in the process
+/// environment when it loads. Set it before the first `padir_translator_new` for none at all
+/// (padir does not change its host's environment).
 #[no_mangle]
 pub unsafe extern "C" fn padir_set_onnxruntime_library(path: *const c_char) -> padir_status {
     guard(|| crate::set_onnxruntime_library(c_str(path, "path")?))

@@ -477,6 +477,11 @@ fn utf8_args() -> Result<Vec<String>, Error> {
 }
 
 fn main() -> ExitCode {
+    // No telemetry from an offline translator (see `padir::model::runtime`); set while the
+    // process has one thread, before ONNX Runtime loads. An explicit setting is kept.
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     let args = match utf8_args() {
         Ok(args) => args,
         Err(e) => return report(e),

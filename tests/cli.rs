@@ -291,3 +291,45 @@ fn a_paragraph_comes_back_as_its_sentences_on_one_line() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sentences"], 5);
 }
+
+/// ONNX Runtime's own telemetry (the wheel's 1.31 library) writes a device id and queues usage
+/// events under `$HOME/.cache/Microsoft/DeveloperTools` unless `ORT_DISABLE_TELEMETRY=1`: the
+/// CLI sets it, so an offline translation leaves nothing there. The control run, with the user's
+/// explicit `ORT_DISABLE_TELEMETRY=0` kept, shows where the files would be.
+#[cfg(target_os = "linux")]
+#[test]
+fn onnx_runtime_telemetry_is_off_unless_asked_for() {
+    let files_left = |setting: Option<&str>| {
+        let home = common::TempDir::new("telemetry-home");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_padir"));
+        cmd.args(["translate", "--model", common::TINY])
+            .env("HOME", home.path())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("ORT_DISABLE_TELEMETRY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(value) = setting {
+            cmd.env("ORT_DISABLE_TELEMETRY", value);
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Open the file\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_dir(home.path()).unwrap().count()
+    };
+    assert_eq!(files_left(None), 0, "the CLI left telemetry files in HOME");
+    assert!(
+        files_left(Some("0")) > 0,
+        "the control run wrote no telemetry files"
+    );
+}

@@ -128,6 +128,12 @@ struct padir_decode_options padir_default_decode_options(void);
 // Use the ONNX Runtime library at `path` (UTF-8; a `libonnxruntime` 1.31+) instead of looking
 // for one (`ORT_DYLIB_PATH`, beside the executable, beside libpadir). Call it before the first
 // `padir_translator_new`: once ONNX Runtime is loaded, another path is refused.
+//
+// Telemetry: padir turns ONNX Runtime's usage events off as soon as it has loaded it, but the
+// `onnxruntime` wheel's library also writes a device id and one start-up event under
+// `~/.cache/Microsoft/DeveloperTools` unless `ORT_DISABLE_TELEMETRY=1` is in the process
+// environment when it loads. Set it before the first `padir_translator_new` for none at all
+// (padir does not change its host's environment).
 enum padir_status padir_set_onnxruntime_library(const char *path);
 
 // Load the model in directory `model_dir` (UTF-8). `options` may be NULL (defaults).

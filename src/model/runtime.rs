@@ -6,6 +6,14 @@
 //! holding padir (an installed `lib/` folder), and where `scripts/setup.sh` put it in the build
 //! tree (`<repo>/.ort/`). ONNX Runtime allows one environment per process, so it is created once,
 //! on the first graph opened; the library cannot change after that.
+//!
+//! Telemetry: the `onnxruntime` wheel's library (1.31) collects usage events and, unless
+//! `ORT_DISABLE_TELEMETRY=1` is in the process environment when it starts, writes a device id and
+//! an upload queue under `~/.cache/Microsoft/DeveloperTools/`. An offline translator should do
+//! neither: the environment is created with telemetry events off, and the `padir` CLI and the
+//! Python package set `ORT_DISABLE_TELEMETRY=1` (unless the caller set it) before ONNX Runtime
+//! loads. A library cannot safely change its host's environment (other threads may be reading
+//! it), so C and Java hosts set the variable themselves for the full opt-out.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -150,6 +158,7 @@ fn create_environment(
         .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?;
     let env = builder
         .with_name("padir")
+        .with_telemetry(false)
         .build()
         .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))?;
     Ok((env, path.clone()))

@@ -146,6 +146,10 @@ def _onnxruntime_wheel_library() -> str | None:
 
 
 def _load() -> ctypes.CDLL:
+    # No telemetry from an offline translator: ONNX Runtime (loaded later by libpadir) reads this
+    # when it starts; without it, it writes a device id and queues usage events for upload
+    # under ~/.cache/Microsoft. An explicit setting is kept.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     lib = ctypes.CDLL(_library_path())
     vp, cp = ctypes.c_void_p, ctypes.c_char_p
     sigs = {

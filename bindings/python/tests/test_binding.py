@@ -1,6 +1,9 @@
 """The Python binding over the C ABI: translations, errors, threads."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -120,9 +123,33 @@ def test_placeholders_are_protected_unless_turned_off(translator):
 
 
 def test_threads_beyond_the_cores_need_forcing():
-    import os
-
     with pytest.raises(InvalidArgumentError, match="cores"):
         Translator(TINY, threads=20000)
     with Translator(TINY, threads=(os.cpu_count() or 1) + 1, force_threads=True) as t:
         assert t.translate(["Open the file"])[0].text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="where the Linux library writes")
+def test_onnx_runtime_telemetry_is_off_unless_asked_for(tmp_path):
+    """ONNX Runtime (the wheel's 1.31) writes a device id and queues usage events under
+    $HOME/.cache/Microsoft unless ORT_DISABLE_TELEMETRY=1 when it starts: the package sets it.
+    The control run keeps the caller's explicit ORT_DISABLE_TELEMETRY=0."""
+    script = (
+        f"import padir; padir.Translator({str(TINY)!r}, threads=1).translate(['Open the file'])"
+    )
+
+    def files_left(home, setting):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")
+        }
+        env.update(HOME=str(home), PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        if setting is not None:
+            env["ORT_DISABLE_TELEMETRY"] = setting
+        home.mkdir()
+        subprocess.run([sys.executable, "-c", script], env=env, check=True)
+        return list(home.iterdir())
+
+    assert files_left(tmp_path / "default", None) == []
+    assert files_left(tmp_path / "opted-in", "0") != []
