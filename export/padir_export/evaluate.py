@@ -1,15 +1,26 @@
-"""Scoring a PyTorch checkpoint while it trains: dev token loss and greedy BLEU of the AR teacher.
+"""Scoring a PyTorch checkpoint while it trains: the AR teacher's dev token loss and greedy
+BLEU, the PaDIR student's BLEU after 2 and 4 refinement passes.
 
 The learning curves (`train.py`, `eval_every`) and the short learning-efficiency probes
 (`probe.py`) score the same way, so their figures compare:
 - `token_loss`: mean cross-entropy per target token (</s> included), **without** label
   smoothing, over every pair of the dev set, teacher-forced;
 - `greedy_bleu`: sacreBLEU BLEU and chrF of greedy translations (KV cache, in PyTorch) of the
-  first `n` dev sentences against their references.
+  first `n` dev sentences against their references;
+- `student_bleu`: sacreBLEU BLEU and chrF of the student's PaDIR translations of the first `n`
+  dev sentences, decoded by the reference decoder (`reference.py`, which the Rust runtime
+  matches token for token) over the student's graphs exported in fp32 for the occasion, with
+  the manifest's decoding defaults but the number of passes.
 The shipped ONNX graphs are scored by the Rust runtime instead (`padir bench`, `eval-en-fr.sh`).
 """
 
 from __future__ import annotations
+
+import copy
+import itertools
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import sacrebleu
@@ -115,6 +126,18 @@ def greedy_ids(
     return out, cut
 
 
+def _restored(tok: Tokenizer, hyps: list[str], sources: list[str]) -> list[str]:
+    """With a placeholder vocabulary the model reads protected sources and writes placeholders:
+    restore them (and repair where unfaithful, as the runtime's last resort) before scoring."""
+    if not has_placeholders(tok):
+        return hyps
+    protected = [protect(s) for s in sources]
+    return [
+        r.text if r.faithful else repair(h, p)
+        for h, p, r in ((h, p, restore(h, p)) for h, p in zip(hyps, protected))
+    ]
+
+
 def greedy_bleu(
     model: PadirModel,
     tok: Tokenizer,
@@ -128,13 +151,7 @@ def greedy_bleu(
     (and repaired where unfaithful, as the runtime's last resort) before scoring."""
     n = min(n, len(corpus), len(refs))
     ids, cut = greedy_ids(model, [corpus.src(i) for i in range(n)], model.cfg.max_target_len)
-    hyps = [decode(tok, x) for x in ids]
-    if has_placeholders(tok):
-        protected = [protect(s) for s in sources[:n]]
-        hyps = [
-            r.text if r.faithful else repair(h, p)
-            for h, p, r in ((h, p, restore(h, p)) for h, p in zip(hyps, protected))
-        ]
+    hyps = _restored(tok, [decode(tok, x) for x in ids], sources[:n])
     return {
         "bleu": sacrebleu.corpus_bleu(hyps, [refs[:n]]).score,
         "chrf": sacrebleu.corpus_chrf(hyps, [refs[:n]]).score,
@@ -163,3 +180,61 @@ def score_teacher(
         "dev_chrf": round(scores["chrf"], 2),
         "dev_cut": round(scores["cut"], 4),
     }
+
+
+def repeated_word_share(hyps: list[str]) -> float:
+    """Share of outputs with a word immediately repeated ("de de"): PaDIR's typical stutter."""
+
+    def stutters(h: str) -> bool:
+        words = h.lower().split()
+        return any(a == b for a, b in itertools.pairwise(words))
+
+    return sum(map(stutters, hyps)) / max(len(hyps), 1)
+
+
+STUDENT_ITERATIONS = (2, 4)
+STUDENT_SCORE_COLUMNS = [
+    *(f"dev_bleu_i{i}" for i in STUDENT_ITERATIONS),
+    f"dev_chrf_i{STUDENT_ITERATIONS[-1]}",
+    f"dev_repeat_i{STUDENT_ITERATIONS[-1]}",
+]
+
+
+@torch.no_grad()
+def student_bleu(model: PadirModel, pipe, sources: list[str], refs: list[str], n: int) -> dict:
+    """The student's row of a learning curve (`STUDENT_SCORE_COLUMNS`), on the first `n` dev
+    pairs: BLEU after each of `STUDENT_ITERATIONS` passes, chrF and the share of outputs with
+    an immediately repeated word after the last."""
+    # Imported here: the exporter and the reference decoder are only needed for the student.
+    from .export_model import write_manifest
+    from .onnx_export import export_graph
+    from .reference import ReferenceTranslator
+
+    assert not model.causal, "PaDIR decoding is the student's"
+    was_training = model.training
+    model.eval()
+    n = min(n, len(sources), len(refs))
+    tok = pipe.tokenizer()
+    texts = [protect(s).text for s in sources[:n]] if has_placeholders(tok) else sources[:n]
+    # The exporter traces on the CPU; a model training on a GPU stays there.
+    cpu_model = (
+        model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
+    )
+    row = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        graphs = {}
+        for kind in ("encoder", "length_predictor", "decoder"):
+            graphs[kind] = out / f"{kind}.onnx"
+            export_graph(cpu_model, kind, graphs[kind])
+        shutil.copy(pipe.tokenizer_path, out / "tokenizer.json")
+        write_manifest(pipe, out, graphs, precision="fp32")
+        ref = ReferenceTranslator(out, threads=torch.get_num_threads())
+        for i in STUDENT_ITERATIONS:
+            hyps = [t.text for t in ref.translate_nar(texts, iterations=i)]
+            hyps = _restored(tok, hyps, sources[:n])
+            row[f"dev_bleu_i{i}"] = round(sacrebleu.corpus_bleu(hyps, [refs[:n]]).score, 2)
+        row[f"dev_chrf_i{i}"] = round(sacrebleu.corpus_chrf(hyps, [refs[:n]]).score, 2)
+        row[f"dev_repeat_i{i}"] = round(repeated_word_share(hyps), 4)
+    model.train(was_training)
+    return row

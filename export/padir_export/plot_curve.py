@@ -1,5 +1,7 @@
 """Draw learning curves (`<stage>-curve.tsv`, written by `train.py` with `eval_every`) as a PNG:
-dev BLEU and dev token loss against steps and against training hours.
+dev BLEU and dev loss against steps and against training hours. A teacher's curve gives its
+greedy BLEU and token loss (no smoothing); a student's its PaDIR BLEU after 2 and 4 passes and
+its training loss on the dev set.
 
     python -m padir_export.plot_curve docs/curves/teacher.tsv --out docs/curves/teacher.png
 """
@@ -28,16 +30,21 @@ def plot(curves: list[Path], out: Path) -> None:
         c = read_curve(path)
         if not c:
             continue
+        bleus = {k: k.removeprefix("dev_bleu_") for k in c if k.startswith("dev_bleu_")}
+        bleus = bleus or {"dev_bleu": "greedy"}
+        loss = "dev_token_loss" if "dev_token_loss" in c else "dev_loss"
         for col, x in enumerate(("step", "train_hours")):
-            axes[0][col].plot(c[x], c["dev_bleu"], marker="o", label=path.stem)
-            axes[1][col].plot(c[x], c["dev_token_loss"], marker="o", label=path.stem)
+            for key, what in bleus.items():
+                axes[0][col].plot(c[x], c[key], marker="o", label=f"{path.stem} ({what})")
+            axes[1][col].plot(c[x], c[loss], marker="o", label=f"{path.stem} ({loss})")
     for col, x in enumerate(("steps", "training hours (2-core CPU unless noted)")):
         axes[1][col].set_xlabel(x)
-    axes[0][0].set_ylabel("dev BLEU (greedy, first 500)")
-    axes[1][0].set_ylabel("dev token loss (no smoothing)")
+    axes[0][0].set_ylabel("dev BLEU (first 500)")
+    axes[1][0].set_ylabel("dev loss")
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     axes[0][0].legend()
+    axes[1][0].legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)

@@ -6,8 +6,9 @@
 Run it under nohup: it writes `<runs>/<stage>.ckpt` every `checkpoint_minutes` (and when stopped
 with SIGTERM / Ctrl-C, then exiting with status 3) and continues from there when started again.
 The student starts from the teacher's final weights and trains on the distilled targets
-(`distill.py`). With `eval_every` set, the teacher's learning curve (dev token loss, greedy dev
-BLEU: `evaluate.py`) is appended to `<runs>/<stage>-curve.tsv`.
+(`distill.py`). With `eval_every` set, the stage's learning curve (the teacher's dev token loss
+and greedy dev BLEU, the student's PaDIR dev BLEU after 2 and 4 passes: `evaluate.py`) is
+appended to `<runs>/<stage>-curve.tsv` (or to the file `curve` names).
 
 It runs on a GPU when there is one (bf16 autocast where the hardware has bf16: `"bf16": "auto"`),
 and data-parallel on several under torchrun, each process taking its own batch of every step:
@@ -33,12 +34,13 @@ import torch.nn.functional as F
 from .checkpoint import unpack
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, ModelConfig
 from .data import make_batches, read_tsv
-from .evaluate import SCORE_COLUMNS, score_teacher
+from .evaluate import SCORE_COLUMNS, STUDENT_SCORE_COLUMNS, score_teacher, student_bleu
 from .hf import load_hf
 from .pipeline import REPO_ROOT, Pipeline
 
 STOPPED_EXIT_CODE = 3  # stopped with a checkpoint before the last epoch; rerun to continue
-CURVE_COLUMNS = ["step", "epoch", "train_hours", "target_tokens", *SCORE_COLUMNS]
+CURVE_COLUMNS = ["step", "epoch", "train_hours", "target_tokens"]
+SCORES = {"teacher": SCORE_COLUMNS, "student": ["dev_loss", *STUDENT_SCORE_COLUMNS]}
 
 
 def pad_batch(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,7 +256,9 @@ def done(state: dict, max_steps: int | None) -> bool:
 
 
 class Curve:
-    """The learning curve of a stage: `<runs>/<stage>-curve.tsv`, one row per evaluation."""
+    """The learning curve of a stage: `<runs>/<stage>-curve.tsv`, one row per evaluation. The
+    teacher's rows hold dev token loss and greedy BLEU; the student's its dev loss (as trained:
+    tokens and length, smoothed) and PaDIR BLEU after 2 and 4 passes (`evaluate.py`)."""
 
     def __init__(self, pipe: Pipeline, stage: str, tc: dict):
         # In the repository when `curve` names a file there (the curve of a run that goes on
@@ -262,29 +266,37 @@ class Curve:
         self.path = REPO_ROOT / tc["curve"] if tc.get("curve") else pipe.runs / f"{stage}-curve.tsv"
         self.every = tc.get("eval_every")
         self.n = tc.get("eval_sentences", 500)
-        self.pipe, self.stage = pipe, stage
+        self.pipe, self.stage, self.tc = pipe, stage, tc
+        self.columns = [*CURVE_COLUMNS, *SCORES[stage]]
         self.refs = None
 
     def due(self, step: int) -> bool:
         return bool(self.every) and step % self.every == 0
 
+    def scores(self, model) -> dict:
+        dev = self.pipe.dev_corpus(self.stage)
+        if self.stage == "teacher":
+            return score_teacher(model, self.pipe.tokenizer(), dev, self.sources, self.refs, self.n)
+        return {
+            "dev_loss": round(dev_loss(model, dev, self.stage, self.tc), 4),
+            **student_bleu(model, self.pipe, self.sources, self.refs, self.n),
+        }
+
     def evaluate(self, model, state: dict) -> dict:
         if self.refs is None:
             self.sources, self.refs = read_tsv(self.pipe.path("dev"))
-            self.tok = self.pipe.tokenizer()
-        dev = self.pipe.dev_corpus(self.stage)
         row = {
             "step": state["step"],
             "epoch": round(state["epoch"] + state["batch"] / max(state.get("batches", 1), 1), 4),
             "train_hours": round(state["seconds"] / 3600, 4),
             "target_tokens": state.get("target_tokens", 0),
-            **score_teacher(model, self.tok, dev, self.sources, self.refs, self.n),
+            **self.scores(model),
         }
         new = not self.path.exists()
         with open(self.path, "a", encoding="utf-8") as f:
             if new:
-                f.write("\t".join(CURVE_COLUMNS) + "\n")
-            f.write("\t".join(str(row[c]) for c in CURVE_COLUMNS) + "\n")
+                f.write("\t".join(self.columns) + "\n")
+            f.write("\t".join(str(row[c]) for c in self.columns) + "\n")
         self.pipe.log(self.stage, "curve " + " ".join(f"{k} {v}" for k, v in row.items()))
         return row
 

@@ -112,6 +112,35 @@ def test_the_learning_curve_is_written_every_eval_steps(tmp_path, tiny_dir, monk
     assert all(0 < x < 20 for x in loss) and loss[1] < loss[0]
 
 
+def test_the_student_curve_scores_padir_after_2_and_4_passes(tmp_path, tiny_dir, monkeypatch):
+    pipe = _round(tmp_path, tiny_dir, monkeypatch, {"max_steps": 2})
+    assert train(pipe, "teacher", max_minutes=None)
+    student = {**pipe.cfg["teacher"], "max_steps": 4, "eval_every": 2, "eval_sentences": 5}
+    pipe.cfg.update(
+        src_lang="en",
+        tgt_lang="fr",
+        student={**student, "unroll_stages": 2, "distilled": False},
+        decode={
+            "iterations": 4,
+            "length_beam": 3,
+            "top_lengths": 1,
+            "init": "mask",
+            "acceptance": "refine_all",
+            "remask_stutter": True,
+        },
+    )
+    assert train(pipe, "student", max_minutes=None)
+    header, *rows = (pipe.runs / "student-curve.tsv").read_text().splitlines()
+    columns = header.split("\t")
+    assert columns[4:] == ["dev_loss", "dev_bleu_i2", "dev_bleu_i4", "dev_chrf_i4", "dev_repeat_i4"]
+    assert [r.split("\t")[0] for r in rows] == ["2", "4"]
+    for r in rows:
+        v = dict(zip(columns, map(float, r.split("\t"))))
+        assert 0 < v["dev_loss"] < 20
+        assert all(0 <= v[k] <= 100 for k in ("dev_bleu_i2", "dev_bleu_i4", "dev_chrf_i4"))
+        assert 0 <= v["dev_repeat_i4"] <= 1
+
+
 def test_teacher_trains_data_parallel_under_torchrun(tmp_path, tiny_dir, monkeypatch):
     """Two CPU processes (gloo) take one batch each per step; rank 0 writes the result."""
     import subprocess
