@@ -9,6 +9,12 @@ session, on any machine, runs the same training command: with no checkpoint in i
 directory, `train.py` starts from the packed weights at the packed step, with a fresh AdamW
 and `resume_warmup_steps` (default 100) of learning-rate warm-up, and the pipeline takes the
 packed tokenizer. Commit the two files, replacing the previous session's copy.
+
+    python -m padir_export.checkpoint --config export/configs/en-fr.json --stage distill
+
+packs the finished distillation (the teacher's outputs: `distill.pack_shards`) into the file
+`distill.resume` names, so that the student's sessions on other machines need not translate the
+corpus again.
 """
 
 from __future__ import annotations
@@ -21,7 +27,20 @@ import torch
 from .pipeline import REPO_ROOT, Pipeline
 
 
+def pack_distillation(pipe: Pipeline) -> None:
+    from .distill import pack_shards, teacher_step
+
+    resume = pipe.cfg.get("distill", {}).get("resume")
+    if not resume:
+        raise SystemExit(f"{pipe.config_path}: distill.resume (the packed file's path) is not set")
+    out = REPO_ROOT / resume
+    pairs = pack_shards(pipe.runs / "distill", out, teacher_step(pipe))
+    print(f"packed {pairs} teacher outputs into {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
 def pack(pipe: Pipeline, stage: str) -> None:
+    if stage == "distill":
+        return pack_distillation(pipe)
     tc = pipe.cfg[stage]
     if not tc.get("resume"):
         raise SystemExit(f"{pipe.config_path}: {stage}.resume (the packed file's path) is not set")
@@ -50,7 +69,7 @@ def unpack(path, model) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", required=True)
-    ap.add_argument("--stage", choices=["teacher", "student"], required=True)
+    ap.add_argument("--stage", choices=["teacher", "distill", "student"], required=True)
     args = ap.parse_args()
     pack(Pipeline(args.config), args.stage)
 

@@ -12,11 +12,17 @@ short lengths. Resumable: the corpus is cut into shards saved as
 `<runs>/distill/shard-NNNNN.npz`; a rerun skips finished shards and only re-assembles (in
 seconds: the way to apply a new `min_length_ratio`). The result, `<runs>/distilled.npz`
 (original sources, student targets), is what the student stage reads.
+
+Across machines: with `distill.resume` set, `checkpoint.py --stage distill` packs the finished
+shards (the teacher's outputs only, uint16, xz: ~10 MB for the whole en-fr corpus) into that
+file, to commit; on a machine without shards, `distill` unpacks it instead of translating the
+corpus again (an hour on 2 cores), provided it was made by the teacher checkpoint packed now.
 """
 
 from __future__ import annotations
 
 import argparse
+import lzma
 import time
 from pathlib import Path
 
@@ -27,7 +33,7 @@ from tqdm import tqdm
 from .data import TokenizedCorpus
 from .export_model import PARITY_TOLERANCE, parity
 from .onnx_export import export_graph
-from .pipeline import Pipeline
+from .pipeline import REPO_ROOT, Pipeline
 from .reference import greedy_ar, pad_rows
 
 AR_GRAPHS = ("ar_encoder", "ar_decoder_step")
@@ -99,6 +105,9 @@ def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
     sessions, shape = open_teacher(pipe, threads)
     max_len = pipe.cfg["student"]["max_len"]
     shard_dir = pipe.runs / "distill"
+    packed = pipe.cfg.get("distill", {}).get("resume")
+    if packed and (REPO_ROOT / packed).exists() and not any(shard_dir.glob("shard-*.npz")):
+        unpack_shards(REPO_ROOT / packed, shard_dir, teacher_step(pipe))
     chosen = distill_subset(len(corpus), pipe.cfg.get("distill", {}).get("max_pairs"))
     n = len(chosen)
     shards = range(0, n, shard_size)
@@ -119,6 +128,59 @@ def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
         tmp.rename(path)
         pipe.log("distill", f"{path.name}: {len(idx)} sentences in {time.time() - t0:.0f} s")
     return assemble(pipe, corpus, shard_dir)
+
+
+def teacher_step(pipe: Pipeline) -> int | None:
+    """The step of the teacher checkpoint packed in git (`teacher.resume`), if any."""
+    resume = pipe.cfg["teacher"].get("resume")
+    if not resume or not (REPO_ROOT / resume).exists():
+        return None
+    import torch  # only here: distillation itself runs on ONNX Runtime
+
+    return int(torch.load(REPO_ROOT / resume, weights_only=False)["state"]["step"])
+
+
+def pack_shards(shard_dir: Path, out: Path, step: int | None) -> int:
+    """All shards' teacher outputs in one xz file (which teacher step made them, the shard
+    numbers, then per shard its pair indices, output lengths and tokens). Returns the pairs."""
+    shards = sorted(shard_dir.glob("shard-*.npz"))
+    if not shards:
+        raise SystemExit(f"no distillation shards in {shard_dir}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp, pairs = out.with_suffix(".tmp"), 0
+    with lzma.open(tmp, "wb") as f:
+        np.save(f, np.asarray([-1 if step is None else step], dtype=np.int64))
+        np.save(f, np.asarray([int(p.stem.split("-")[1]) for p in shards], dtype=np.int64))
+        for path in shards:
+            with np.load(path) as z:
+                index, flat, off = z["index"], z["flat"], z["off"]
+            assert flat.size == 0 or int(flat.max()) < 2**16, "token ids beyond uint16"
+            np.save(f, index.astype(np.int64))
+            np.save(f, np.diff(off).astype(np.uint16))
+            np.save(f, flat.astype(np.uint16))
+            pairs += len(index)
+    tmp.rename(out)
+    return pairs
+
+
+def unpack_shards(packed: Path, shard_dir: Path, step: int | None) -> None:
+    """Recreate the shards of `pack_shards`, refusing outputs of another teacher step."""
+    with lzma.open(packed, "rb") as f:
+        made_by = int(np.load(f)[0])
+        if step is not None and made_by != step:
+            raise SystemExit(
+                f"{packed} holds the outputs of the teacher at step {made_by}, but the packed "
+                f"teacher is at step {step}: delete it (and `distill.resume`'s commit) to "
+                "distil again"
+            )
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        for number in np.load(f):
+            index, lengths, flat = np.load(f), np.load(f), np.load(f)
+            off = np.zeros(len(lengths) + 1, dtype=np.int64)
+            off[1:] = np.cumsum(lengths, dtype=np.int64)
+            path = shard_dir / f"shard-{int(number):05d}.npz"
+            np.savez(path, index=index, flat=flat.astype(np.int32), off=off)
+    print(f"unpacked the distillation shards of {packed} into {shard_dir}")
 
 
 def usable(src: np.ndarray, tgt: np.ndarray, max_target_len: int) -> bool:

@@ -1,8 +1,16 @@
 """Distillation decodes token-id batches exactly as the reference AR decoder does."""
 
 import numpy as np
+import pytest
 
-from padir_export.distill import length_limit, student_target, translate_ids, usable
+from padir_export.distill import (
+    length_limit,
+    pack_shards,
+    student_target,
+    translate_ids,
+    unpack_shards,
+    usable,
+)
 from padir_export.reference import ReferenceTranslator
 
 
@@ -43,3 +51,26 @@ def test_short_or_unfinished_teacher_outputs_give_way_to_the_reference():
     # without a ratio: every finished output is kept, unfinished ones are left out
     assert student_target(src, short, ref, 256, None) is short
     assert student_target(src, looped, ref, 256, None) is None
+
+
+def test_packed_shards_come_back_as_they_were_and_only_for_their_teacher(tmp_path):
+    made = tmp_path / "made"
+    made.mkdir()
+    rng = np.random.default_rng(0)
+    for number, start in ((0, 0), (1, 5), (3, 12)):
+        lengths = rng.integers(0, 9, size=4)
+        off = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = rng.integers(0, 8000, size=int(off[-1])).astype(np.int32)
+        index = np.arange(start, start + 4, dtype=np.int64)
+        np.savez(made / f"shard-{number:05d}.npz", index=index, flat=flat, off=off)
+    packed = tmp_path / "distilled.xz"
+    assert pack_shards(made, packed, step=30000) == 12
+    back = tmp_path / "back"
+    unpack_shards(packed, back, step=30000)
+    assert sorted(p.name for p in back.iterdir()) == sorted(p.name for p in made.iterdir())
+    for path in made.iterdir():
+        with np.load(path) as want, np.load(back / path.name) as got:
+            for key in ("index", "flat", "off"):
+                assert np.array_equal(want[key], got[key]) and want[key].dtype == got[key].dtype
+    with pytest.raises(SystemExit, match="step 30000"):
+        unpack_shards(packed, tmp_path / "other", step=31000)
