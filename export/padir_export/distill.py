@@ -14,7 +14,7 @@ seconds: the way to apply a new `min_length_ratio`). The result, `<runs>/distill
 (original sources, student targets), is what the student stage reads.
 
 Across machines: with `distill.resume` set, `checkpoint.py --stage distill` packs the finished
-shards (the teacher's outputs only, uint16, xz: ~10 MB for the whole en-fr corpus) into that
+shards (the teacher's outputs only, uint16, xz) into that
 file, to commit; on a machine without shards, `distill` unpacks it instead of translating the
 corpus again (an hour on 2 cores), provided it was made by the teacher checkpoint packed now.
 """
@@ -102,19 +102,17 @@ def distill_subset(n: int, max_pairs: int | None) -> np.ndarray:
 
 def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
     corpus = pipe.train_corpus("teacher")
-    sessions, shape = open_teacher(pipe, threads)
     max_len = pipe.cfg["student"]["max_len"]
     shard_dir = pipe.runs / "distill"
     packed = pipe.cfg.get("distill", {}).get("resume")
     if packed and (REPO_ROOT / packed).exists() and not any(shard_dir.glob("shard-*.npz")):
         unpack_shards(REPO_ROOT / packed, shard_dir, teacher_step(pipe))
     chosen = distill_subset(len(corpus), pipe.cfg.get("distill", {}).get("max_pairs"))
-    n = len(chosen)
-    shards = range(0, n, shard_size)
-    for start in tqdm(shards, desc="distill shards", unit="shard"):
-        path = shard_dir / f"shard-{start // shard_size:05d}.npz"
-        if path.exists():
-            continue
+    paths = [shard_dir / f"shard-{k:05d}.npz" for k in range(-(-len(chosen) // shard_size))]
+    missing = [(k * shard_size, p) for k, p in enumerate(paths) if not p.exists()]
+    # The teacher's graphs are exported and opened only when a shard is left to translate.
+    sessions, shape = open_teacher(pipe, threads) if missing else (None, None)
+    for start, path in tqdm(missing, desc="distill shards", unit="shard"):
         t0 = time.time()
         idx = [int(i) for i in chosen[start : start + shard_size] if len(corpus.src(i)) <= max_len]
         outs = translate_ids(
