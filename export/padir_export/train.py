@@ -8,7 +8,9 @@ with SIGTERM / Ctrl-C, then exiting with status 3) and continues from there when
 The student starts from the teacher's final weights and trains on the distilled targets
 (`distill.py`). With `eval_every` set, the stage's learning curve (the teacher's dev token loss
 and greedy dev BLEU, the student's PaDIR dev BLEU after 2 and 4 passes: `evaluate.py`) is
-appended to `<runs>/<stage>-curve.tsv` (or to the file `curve` names).
+appended to `<runs>/<stage>-curve.tsv` (or to the file `curve` names). With `average_last` too,
+the weights at the last evaluations are kept, and the stage ends with their mean where it scores
+at least as well as the last weights (`average.py`; both rows in `<curve>-average.tsv`).
 
 It runs on a GPU when there is one (bf16 autocast where the hardware has bf16: `"bf16": "auto"`),
 and data-parallel on several under torchrun, each process taking its own batch of every step:
@@ -19,6 +21,7 @@ and data-parallel on several under torchrun, each process taking its own batch o
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -31,10 +34,17 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from .average import Snapshots
 from .checkpoint import unpack
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, ModelConfig
 from .data import make_batches, read_tsv
-from .evaluate import SCORE_COLUMNS, STUDENT_SCORE_COLUMNS, score_teacher, student_bleu
+from .evaluate import (
+    SCORE_COLUMNS,
+    STUDENT_ITERATIONS,
+    STUDENT_SCORE_COLUMNS,
+    score_teacher,
+    student_bleu,
+)
 from .hf import load_hf
 from .pipeline import REPO_ROOT, Pipeline
 
@@ -300,6 +310,30 @@ class Curve:
         self.pipe.log(self.stage, "curve " + " ".join(f"{k} {v}" for k, v in row.items()))
         return row
 
+    def keep_average(self, model, averaged: dict, steps: list[int]) -> bool:
+        """Score the last weights and the average of the snapshots at `steps` alike; True where
+        the average's BLEU (after the most passes, for the student) is at least the last's.
+        Both rows go to `<curve>-average.tsv` beside the curve."""
+        if self.refs is None:
+            self.sources, self.refs = read_tsv(self.pipe.path("dev"))
+        mean = copy.deepcopy(model)
+        mean.load_state_dict(averaged)
+        rows = {
+            "last": self.scores(model),
+            f"mean of steps {steps[0]}-{steps[-1]} ({len(steps)})": self.scores(mean),
+        }
+        key = "dev_bleu" if self.stage == "teacher" else f"dev_bleu_i{STUDENT_ITERATIONS[-1]}"
+        (last, mean_row) = rows.values()
+        keep = mean_row[key] >= last[key]
+        path = self.path.with_name(self.path.stem + "-average.tsv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\t".join(["weights", *SCORES[self.stage], "kept"]) + "\n")
+            for (name, row), kept in zip(rows.items(), (not keep, keep)):
+                cells = [name, *(str(row[c]) for c in SCORES[self.stage]), "yes" if kept else ""]
+                f.write("\t".join(cells) + "\n")
+        self.pipe.log(self.stage, f"average of steps {steps}: {mean_row}; last: {last}; kept {key}")
+        return keep
+
 
 def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
     """Train `stage` to the end (True) or until stopped with a checkpoint (False)."""
@@ -384,6 +418,7 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         pipe.log(stage, f"device {device} x{world}, bf16 autocast {bf16}")
     gen = torch.Generator().manual_seed(tc.get("seed", 0) + state["step"] + 7919 * rank)
     curve = Curve(pipe, stage, tc) if lead else None
+    snapshots = Snapshots(pipe.runs / f"{stage}-snapshots", tc.get("average_last", 0))
     model.train()
     t_start = time.time()
     t_ckpt = time.time()
@@ -464,6 +499,7 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                 save()  # the curve's row and a checkpoint of the same step
                 t_eval = time.time()
                 curve.evaluate(model, state)
+                snapshots.add(state["step"], model)
                 t_mark += time.time() - t_eval  # evaluation is not training time
                 t_ckpt = time.time()
             if time.time() - t_ckpt > 60 * tc.get("checkpoint_minutes", 15):
@@ -492,7 +528,11 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                 f"dev_loss {dev_loss(model, dev, stage, tc):.3f}",
             )
     if lead:
-        pipe.save_final(stage, model.cpu())
+        model = model.cpu()
+        averaged = snapshots.average() if curve is not None else None
+        if averaged is not None and curve.keep_average(model, averaged, snapshots.steps()):
+            model.load_state_dict(averaged)
+        pipe.save_final(stage, model)
         pipe.log(stage, f"finished: {pipe.final_path(stage)}")
     return True
 
