@@ -8,7 +8,9 @@ stage's `resume` file, and the run's tokenizer into the tokenizer's `resume` fil
 session, on any machine, runs the same training command: with no checkpoint in its run
 directory, `train.py` starts from the packed weights at the packed step, with a fresh AdamW
 and `resume_warmup_steps` (default 100) of learning-rate warm-up, and the pipeline takes the
-packed tokenizer. Commit the two files, replacing the previous session's copy.
+packed tokenizer. Commit the two files, replacing the previous session's copy. A finished stage
+packs its final weights instead of the checkpoint's (they differ where the stage ended with the
+average of its last snapshots), so the next machine takes them as finished.
 
     python -m padir_export.checkpoint --config export/configs/en-fr.json --stage distill
 
@@ -45,7 +47,16 @@ def pack(pipe: Pipeline, stage: str) -> None:
     if not tc.get("resume"):
         raise SystemExit(f"{pipe.config_path}: {stage}.resume (the packed file's path) is not set")
     ck = torch.load(pipe.runs / f"{stage}.ckpt", weights_only=False, map_location="cpu")
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
+    model = ck["model"]
+    final = pipe.final_path(stage)
+    if final.exists():
+        # A finished stage packs its final weights (the average of its last snapshots where
+        # that scored better: `average.py`), if they are this checkpoint's.
+        done = torch.load(final, weights_only=False, map_location="cpu")
+        if done.get("step") == ck["state"]["step"]:
+            model = done["model"]
+            print(f"packing the final weights of {final}")
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in model.items()}
     out = REPO_ROOT / tc["resume"]
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v for k, v in ck["state"].items() if k != "rewarm_from"}

@@ -107,9 +107,10 @@ class Pipeline:
     def final_path(self, stage: str) -> Path:
         return self.runs / f"{stage}.pt"
 
-    def save_final(self, stage: str, model: PadirModel) -> None:
+    def save_final(self, stage: str, model: PadirModel, step: int | None = None) -> None:
+        """The stage's final weights, with the step its training ended at."""
         torch.save(
-            {"model": model.state_dict(), "model_config": self.model_cfg.to_dict()},
+            {"model": model.state_dict(), "model_config": self.model_cfg.to_dict(), "step": step},
             self.final_path(stage),
         )
 

@@ -532,7 +532,7 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         averaged = snapshots.average() if curve is not None else None
         if averaged is not None and curve.keep_average(model, averaged, snapshots.steps()):
             model.load_state_dict(averaged)
-        pipe.save_final(stage, model)
+        pipe.save_final(stage, model, step=state["step"])
         pipe.log(stage, f"finished: {pipe.final_path(stage)}")
     return True
 

@@ -61,3 +61,27 @@ def test_a_stage_ends_with_the_average_only_where_it_scores_as_well(
     final = pipe.teacher_state_dict()
     expected = snaps.average() if kept_mean else torch.load(snaps.paths()[-1])
     assert all(torch.equal(final[k], expected[k]) for k in expected)
+
+
+def test_a_finished_stage_packs_its_final_weights(tmp_path, tiny_dir, monkeypatch):
+    from padir_export import checkpoint
+
+    monkeypatch.setattr(checkpoint, "REPO_ROOT", tmp_path)
+    pipe = _round(tmp_path, tiny_dir, monkeypatch, {"resume": "packed/teacher.pt"})
+    assert train(pipe, "teacher", max_minutes=None)
+    # Stand-in for an average that differs from the checkpoint's weights.
+    final = torch.load(pipe.final_path("teacher"), weights_only=False)
+    final["model"] = {k: v + 1 if v.is_floating_point() else v for k, v in final["model"].items()}
+    torch.save(final, pipe.final_path("teacher"))
+    checkpoint.pack(pipe, "teacher")
+    packed = torch.load(tmp_path / "packed" / "teacher.pt", weights_only=False)
+    w = "shared.weight"
+    assert torch.equal(packed["model"][w], final["model"][w].half())
+    assert packed["state"]["step"] == final["step"] == 4
+    # A final of another step (an older round's) is not packed in the checkpoint's place.
+    final["step"] = 2
+    torch.save(final, pipe.final_path("teacher"))
+    checkpoint.pack(pipe, "teacher")
+    packed = torch.load(tmp_path / "packed" / "teacher.pt", weights_only=False)
+    ck = torch.load(pipe.runs / "teacher.ckpt", weights_only=False)
+    assert torch.equal(packed["model"][w], ck["model"][w].half())
