@@ -61,6 +61,18 @@ class RMSNorm(nn.Module):
         return self.weight * y.to(x.dtype)
 
 
+# Exported graphs compute attention with ONNX's Attention operator (opset 23; ONNX Runtime has a
+# CPU kernel): one operator where the plain form takes ~12 (head split and merge, two MatMuls,
+# bias, softmax), the biggest share of a batch-1 pass's operators (docs/BENCHMARKS.md). The
+# arithmetic is the same (parity with PyTorch is checked at export); False exports the plain
+# form, for comparison (bench/graph_variants.py).
+ONNX_ATTENTION = True
+
+
+def onnx_attention() -> bool:
+    return ONNX_ATTENTION and torch.onnx.is_in_onnx_export()
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, has_bias: bool, bidirectional: bool):
         super().__init__()
@@ -87,6 +99,12 @@ class Attention(nn.Module):
         return self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, dropout: float) -> Tensor:
+        if onnx_attention():
+            # One ONNX Attention operator (opset 23) instead of ~6 (transpose, two MatMuls,
+            # bias, softmax): fewer, bigger operators per decoder pass. Same arithmetic.
+            out = torch.onnx.ops.attention(q, k, v, attn_mask=bias, scale=1.0)[0]
+            b, h, t, dh = out.shape
+            return self.o(out.transpose(1, 2).reshape(b, t, h * dh))
         # T5 does not scale scores by 1/sqrt(d): the scale is folded into initialisation.
         scores = torch.matmul(q, k.transpose(-1, -2)).float() + bias
         probs = F.softmax(scores, dim=-1).to(q.dtype)
@@ -96,6 +114,19 @@ class Attention(nn.Module):
         return self.o(out.transpose(1, 2).reshape(b, t, h * dh))
 
     def forward(self, x: Tensor, kv: Tensor, bias: Tensor) -> Tensor:
+        if onnx_attention():
+            # [B,T,D] in and out: the operator splits and merges the heads itself.
+            h = self.cfg.num_heads
+            out = torch.onnx.ops.attention(
+                self.q(x),
+                self.k(kv),
+                self.v(kv),
+                attn_mask=bias,
+                scale=1.0,
+                q_num_heads=h,
+                kv_num_heads=h,
+            )[0]
+            return self.o(out)
         q, k, v = self.split(self.q(x)), self.split(self.k(kv)), self.split(self.v(kv))
         return self.attend(q, k, v, bias, self.cfg.dropout)
 
@@ -233,7 +264,9 @@ class PadirModel(nn.Module):
         if self.causal:
             future = torch.triu(torch.ones(t, t, dtype=torch.bool, device=dec_ids.device), 1)
             self_bias = self_bias.masked_fill(future, NEG_INF)
-        cross_bias = padding_bias(enc_mask)
+        # [B,1,T,S]: ONNX's Attention wants the query axis in the bias (a view here, one
+        # Expand in the graph)
+        cross_bias = padding_bias(enc_mask).expand(-1, -1, t, -1)
         for block in self.decoder.block:
             x = block.layer[0](x, self_bias)
             x = block.layer[1](x, encoder_hidden, cross_bias)
@@ -304,16 +337,32 @@ class PadirModel(nn.Module):
     def _decode_cached(self, tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask):
         assert self.causal, "cached decoding is the AR teacher's"
         x = self.shared(tokens)
-        cross_bias = padding_bias(enc_mask)
+        cross_bias = padding_bias(enc_mask).expand(-1, -1, tokens.shape[1], -1)
         new_k, new_v = [], []
         for i, block in enumerate(self.decoder.block):
             sa = block.layer[0].SelfAttention
             h = block.layer[0].layer_norm(x)
-            k = torch.cat([past_k[i], sa.split(sa.k(h))], dim=2)
-            v = torch.cat([past_v[i], sa.split(sa.v(h))], dim=2)
+            if onnx_attention():
+                # The operator appends the new keys and values to the cache itself.
+                heads = self.cfg.num_heads
+                out, k, v, _ = torch.onnx.ops.attention(
+                    sa.q(h),
+                    sa.k(h),
+                    sa.v(h),
+                    attn_mask=self_bias,
+                    past_key=past_k[i],
+                    past_value=past_v[i],
+                    scale=1.0,
+                    q_num_heads=heads,
+                    kv_num_heads=heads,
+                )
+                x = x + sa.o(out)
+            else:
+                k = torch.cat([past_k[i], sa.split(sa.k(h))], dim=2)
+                v = torch.cat([past_v[i], sa.split(sa.v(h))], dim=2)
+                x = x + sa.attend(sa.split(sa.q(h)), k, v, self_bias, 0.0)
             new_k.append(k)
             new_v.append(v)
-            x = x + sa.attend(sa.split(sa.q(h)), k, v, self_bias, 0.0)
             ca = block.layer[1].EncDecAttention
             h = block.layer[1].layer_norm(x)
             x = x + ca.attend(ca.split(ca.q(h)), cross_k[i], cross_v[i], cross_bias, 0.0)

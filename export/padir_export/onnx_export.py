@@ -21,7 +21,7 @@ from .model import PadirModel
 
 # ONNX Runtime 1.31 reads IR version <= 10 reliably; onnx >= 1.23 writes 14 by default.
 IR_VERSION = 10
-OPSET = 20
+OPSET = 23
 
 
 def _forbidden_bias(vocab: int, ids: list[int]) -> Tensor:

@@ -43,7 +43,7 @@ def fold_weight_transposes(model: onnx.ModelProto) -> None:
     model.graph.node.extend(kept)
 
 
-def quantize_activations_per_row(model: onnx.ModelProto) -> int:
+def quantize_activations_per_row(model: onnx.ModelProto, blocked: bool = True) -> int:
     """Quantize each activation row (token) with its own scale instead of one per tensor.
 
     `quantize_dynamic` inserts DynamicQuantizeLinear, which takes one scale for the whole
@@ -54,21 +54,22 @@ def quantize_activations_per_row(model: onnx.ModelProto) -> int:
     zero point 128): the scale becomes [..., 1] and broadcasts through the quantizer's
     `scale_a * scale_w` products unchanged. This is what CTranslate2's int8 GEMM does.
 
-    The rows are flattened to [rows, features] so that one per-axis QuantizeLinear (scale and
-    zero point per row) does the dividing, rounding, shifting and saturating in a single pass
-    over the tensor (written as Div, Round, Add and Cast it made 4). Same outputs; with 2
-    threads PaDIR's wide passes gain 10-20% throughput, while at one thread and batch 1 the
-    extra reshaping operators cost more than the pass saves (docs/BENCHMARKS.md). Returns the
-    number of quantizers replaced.
+    The quantizing itself (divide, round, shift, saturate) is one QuantizeLinear over the
+    tensor, with one block per row (opset 21's `block_size` = the feature count), so that the
+    scale [..., 1] is used as it is; opset 20's per-axis form needed the rows flattened to 2-D
+    and back (12 operators per quantizer instead of 7: `blocked=False`, kept for the
+    measurement in docs/BENCHMARKS.md). Returns the number of quantizers replaced.
     """
     g = model.graph
     consts = {
         "rowq_axes": np.array([-1], np.int64),
-        "rowq_flat": np.array([-1], np.int64),
         "rowq_tiny": np.array(1e-12, np.float32),
         "rowq_127": np.array(127.0, np.float32),
         "rowq_zero_point": np.array(128, np.uint8),
     }
+    if not blocked:
+        consts["rowq_flat"] = np.array([-1], np.int64)
+    features = feature_sizes(model) if blocked else {}
     nodes, replaced = [], 0
     for n in g.node:
         if n.op_type != "DynamicQuantizeLinear":
@@ -81,25 +82,65 @@ def quantize_activations_per_row(model: onnx.ModelProto) -> int:
             # An all-zero row (padding) keeps a positive scale: its values quantize to 0.
             helper.make_node("Max", [p + "_absmax", "rowq_tiny"], [p + "_range"]),
             helper.make_node("Div", [p + "_range", "rowq_127"], [scale]),
-            # [..., features] -> [rows, features], with a [rows] scale and zero point
-            helper.make_node("Flatten", [x], [p + "_x2d"], axis=-1),
-            helper.make_node("Reshape", [scale, "rowq_flat"], [p + "_scale1d"]),
-            helper.make_node("Shape", [p + "_scale1d"], [p + "_rows"]),
-            helper.make_node("Expand", ["rowq_zero_point", p + "_rows"], [p + "_zp1d"]),
-            # |x / scale| <= 127, so round(x / scale) + 128 lies in [1, 255]
-            helper.make_node(
-                "QuantizeLinear", [p + "_x2d", p + "_scale1d", p + "_zp1d"], [p + "_q2d"], axis=0
-            ),
-            helper.make_node("Shape", [x], [p + "_shape"]),
-            helper.make_node("Reshape", [p + "_q2d", p + "_shape"], [q]),
-            helper.make_node("Identity", ["rowq_zero_point"], [zero_point]),
         ]
+        if blocked:
+            # |x / scale| <= 127, so round(x / scale) + 128 lies in [1, 255]
+            nodes += [
+                helper.make_node("Shape", [scale], [p + "_scale_shape"]),
+                helper.make_node("Expand", ["rowq_zero_point", p + "_scale_shape"], [p + "_zp"]),
+                helper.make_node(
+                    "QuantizeLinear",
+                    [x, scale, p + "_zp"],
+                    [q],
+                    axis=-1,
+                    block_size=features[x],
+                ),
+            ]
+        else:
+            nodes += [
+                # [..., features] -> [rows, features], with a [rows] scale and zero point
+                helper.make_node("Flatten", [x], [p + "_x2d"], axis=-1),
+                helper.make_node("Reshape", [scale, "rowq_flat"], [p + "_scale1d"]),
+                helper.make_node("Shape", [p + "_scale1d"], [p + "_rows"]),
+                helper.make_node("Expand", ["rowq_zero_point", p + "_rows"], [p + "_zp1d"]),
+                helper.make_node(
+                    "QuantizeLinear",
+                    [p + "_x2d", p + "_scale1d", p + "_zp1d"],
+                    [p + "_q2d"],
+                    axis=0,
+                ),
+                helper.make_node("Shape", [x], [p + "_shape"]),
+                helper.make_node("Reshape", [p + "_q2d", p + "_shape"], [q]),
+            ]
+        nodes.append(helper.make_node("Identity", ["rowq_zero_point"], [zero_point]))
         replaced += 1
     if replaced:
         g.initializer.extend(numpy_helper.from_array(v, k) for k, v in consts.items())
         del g.node[:]
         g.node.extend(nodes)
+        if blocked:
+            for opset in model.opset_import:
+                if opset.domain in ("", "ai.onnx"):
+                    opset.version = max(opset.version, 21)
     return replaced
+
+
+def feature_sizes(model: onnx.ModelProto) -> dict[str, int]:
+    """The last dimension of every input of a DynamicQuantizeLinear: each is the activation
+    side of an int8 MatMul, whose weight [features, out] fixes it."""
+    weights = {i.name: i for i in model.graph.initializer}
+    quantized = {
+        n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"
+    }
+    sizes = {}
+    for n in model.graph.node:
+        if n.op_type in ("MatMulInteger", "MatMulIntegerToFloat") and n.input[0] in quantized:
+            w = weights[n.input[1]]
+            sizes[quantized[n.input[0]]] = int(w.dims[0])
+    missing = set(quantized.values()) - set(sizes)
+    if missing:
+        raise ValueError(f"activations of unknown width before int8 MatMuls: {sorted(missing)}")
+    return sizes
 
 
 def quantize_dir(src: Path, out: Path) -> dict:

@@ -1,0 +1,241 @@
+"""What the graph form and precision of the decoder graphs do to their speed (issue #14, lever 1).
+
+    .venv/bin/python bench/graph_variants.py --config export/configs/en-fr.json
+
+Exports a model of the config's shape (random weights: the cost of a pass depends on shapes,
+not values) and builds each variant of its NAR decoder, AR decoder step and encoder:
+
+- `fp32`: the graph as `padir_export` exports it (attention as ONNX's Attention operator);
+- `fp32-plain`: attention exported as plain operators (`model.ONNX_ATTENTION = False`: head
+  split and merge, MatMuls, bias, softmax), as before the Attention operator;
+- `int8`: what `padir_export.quantize` ships: int8 weights, each activation row quantized with
+  its own scale by one blocked QuantizeLinear;
+- `int8-flat`: the same quantizer with the rows flattened to 2-D around a per-axis
+  QuantizeLinear (`blocked=False`);
+- `int8-plain-flat`: plain attention and the flattened quantizer: what padir shipped before both;
+- `int8-tensor`: plain `quantize_dynamic`, one activation scale per tensor: fewer operators,
+  but a sentence's output then depends on its batch-mates, which padir refuses.
+
+For each it prints the operators ONNX Runtime runs per call (after its own level-3
+optimisations, from its profiler) and the median time of a call at batch 1 and batch 32, 1 and
+2 intra-op threads (sessions set up as the runtime's: no spinning), plus the largest difference
+of each variant's log-probabilities from `fp32` and how many argmax tokens differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from padir_export import model as padir_model
+from padir_export.config import ModelConfig, load_json
+from padir_export.model import PadirModel
+from padir_export.onnx_export import export_graph
+from padir_export.quantize import (
+    fold_weight_transposes,
+    quantize_activations_per_row,
+)
+
+import onnx
+
+SRC_LEN, TGT_LEN, PAST_LEN = 20, 22, 20
+GRAPHS = ("decoder", "ar_decoder_step", "encoder")
+VARIANTS = ("fp32", "fp32-plain", "int8", "int8-flat", "int8-plain-flat", "int8-tensor")
+
+
+def quantize(src: Path, dst: Path, activations: str) -> None:
+    model = onnx.load(src)
+    del model.graph.value_info[:]
+    fold_weight_transposes(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, out = Path(tmp) / "plain.onnx", Path(tmp) / "q.onnx"
+        onnx.save(model, plain)
+        quantize_dynamic(
+            plain,
+            out,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gather"],
+        )
+        model = onnx.load(out)
+    if activations != "tensor":
+        quantize_activations_per_row(model, blocked=activations == "row")
+    onnx.save(model, dst)
+
+
+def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
+    torch.manual_seed(0)
+    student, teacher = (
+        PadirModel(cfg, causal=False).eval(),
+        PadirModel(cfg, causal=True).eval(),
+    )
+    paths = {}
+    for kind in GRAPHS:
+        model = teacher if kind.startswith("ar_") else student
+        for name, attention_op in (("fp32", True), ("fp32-plain", False)):
+            paths[kind, name] = out / f"{kind}.{name}.onnx"
+            padir_model.ONNX_ATTENTION = attention_op
+            try:
+                export_graph(model, kind, paths[kind, name])
+            finally:
+                padir_model.ONNX_ATTENTION = True
+        for name, src, activations in (
+            ("int8", "fp32", "row"),
+            ("int8-flat", "fp32", "row-flat"),
+            ("int8-plain-flat", "fp32-plain", "row-flat"),
+            ("int8-tensor", "fp32", "tensor"),
+        ):
+            paths[kind, name] = out / f"{kind}.{name}.onnx"
+            quantize(paths[kind, src], paths[kind, name], activations)
+    return paths
+
+
+def inputs(kind: str, cfg: ModelConfig, batch: int, rng) -> dict[str, np.ndarray]:
+    if kind == "encoder":
+        ids = rng.integers(4, cfg.vocab_size, (batch, SRC_LEN))
+        return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    if kind == "decoder":
+        ids = rng.integers(4, cfg.vocab_size, (batch, TGT_LEN))
+        ids[:, -1] = 1
+        return {
+            "decoder_input_ids": ids,
+            "decoder_attention_mask": np.ones_like(ids),
+            "encoder_hidden": rng.standard_normal(
+                (batch, SRC_LEN, cfg.d_model), np.float32
+            ),
+            "encoder_attention_mask": np.ones((batch, SRC_LEN), dtype=np.int64),
+        }
+
+    def kv(length):
+        shape = (cfg.decoder_layers, batch, cfg.num_heads, length, cfg.head_dim)
+        return rng.standard_normal(shape, np.float32)
+
+    return {
+        "input_ids": rng.integers(4, cfg.vocab_size, (batch, 1)),
+        "past_k": kv(PAST_LEN),
+        "past_v": kv(PAST_LEN),
+        "cross_k": kv(SRC_LEN),
+        "cross_v": kv(SRC_LEN),
+        "encoder_attention_mask": np.ones((batch, SRC_LEN), dtype=np.int64),
+    }
+
+
+def session(
+    path: Path, threads: int, profile_dir: str | None = None
+) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    # as the runtime's defaults: all optimisations, idle threads not spinning
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if profile_dir:
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(profile_dir) / path.stem)
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def operators(path: Path, feed: dict) -> tuple[int, list[tuple[str, int]]]:
+    """Operators per call after ONNX Runtime's optimisations, and the count per type."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(path, 1, tmp)
+        sess.run(None, feed)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    per_type: dict[str, int] = defaultdict(int)
+    for ev in events:
+        if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+            per_type[ev["args"]["op_name"]] += 1
+    return sum(per_type.values()), sorted(per_type.items(), key=lambda t: -t[1])
+
+
+def wall_ms(paths: list[Path], feed: dict, threads: int, seconds: float) -> list[float]:
+    """Per graph, the median over rounds of the mean call time. The graphs take turns, round
+    after round (a round ~0.05 s each), so that drifts of this shared machine's speed fall on
+    all of them alike."""
+    sessions = [session(p, threads) for p in paths]
+    calls = []
+    for sess in sessions:
+        for _ in range(10):
+            sess.run(None, feed)
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        calls.append(max(1, int(0.05 / max(time.perf_counter() - t0, 1e-5))))
+    rounds: list[list[float]] = [[] for _ in sessions]
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(rounds[0]) < 5:
+        for sess, n, times in zip(sessions, calls, rounds):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                sess.run(None, feed)
+            times.append((time.perf_counter() - t0) / n * 1e3)
+    return [float(np.median(t)) for t in rounds]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    ap.add_argument("--config", type=Path, default=Path("export/configs/en-fr.json"))
+    ap.add_argument("--graphs", nargs="+", default=list(GRAPHS), choices=GRAPHS)
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--seconds", type=float, default=1.5, help="timing per measurement")
+    args = ap.parse_args()
+    cfg = ModelConfig.from_dict({**load_json(args.config)["model"], "dropout": 0.0})
+    print(
+        f"config {args.config} (d_model {cfg.d_model}, {cfg.encoder_layers}+{cfg.decoder_layers} "
+        f"layers, vocabulary {cfg.vocab_size}), random weights; onnxruntime {ort.__version__}; "
+        f"source {SRC_LEN}, target {TGT_LEN}, past {PAST_LEN} positions"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = build(cfg, Path(tmp))
+        cols = [f"b={b} t={t}" for b in args.batches for t in args.threads]
+        for kind in args.graphs:
+            print(f"\n### {kind}\n")
+            print(
+                "| variant | operators | "
+                + " | ".join(f"ms {c}" for c in cols)
+                + " | max logprob diff | tokens differing |"
+            )
+            print("|---|---:|" + "---:|" * len(cols) + "---:|---:|")
+            rng = np.random.default_rng(1)
+            feeds = {b: inputs(kind, cfg, b, rng) for b in args.batches}
+            ref = session(paths[kind, "fp32"], 1).run(None, feeds[max(args.batches)])
+            variants = [paths[kind, v] for v in args.variants]
+            # times[b, t][i]: variant i at batch b, t threads
+            times = {
+                (b, t): wall_ms(variants, feeds[b], t, args.seconds * len(variants))
+                for b in args.batches
+                for t in args.threads
+            }
+            for i, variant in enumerate(args.variants):
+                path = paths[kind, variant]
+                n_ops, _ = operators(path, feeds[1])
+                out = session(path, 1).run(None, feeds[max(args.batches)])
+                if kind == "encoder":
+                    diff, differing = float(np.abs(out[0] - ref[0]).max()), "-"
+                else:
+                    diff = float(np.abs(out[1] - ref[1]).max())
+                    differing = f"{int((out[0] != ref[0]).sum())} of {ref[0].size}"
+                print(
+                    f"| {variant} | {n_ops} | "
+                    + " | ".join(
+                        f"{times[b, t][i]:.2f}"
+                        for b in args.batches
+                        for t in args.threads
+                    )
+                    + f" | {diff:.1e} | {differing} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
