@@ -34,40 +34,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from onnxruntime.quantization import QuantType, quantize_dynamic
 from padir_export import model as padir_model
 from padir_export.config import ModelConfig, load_json
 from padir_export.model import PadirModel
 from padir_export.onnx_export import export_graph
-from padir_export.quantize import (
-    fold_weight_transposes,
-    quantize_activations_per_row,
-)
-
-import onnx
+from padir_export.quantize import quantize_graph
+from profile_graphs import session  # the runtime's session settings
 
 SRC_LEN, TGT_LEN, PAST_LEN = 20, 22, 20
 GRAPHS = ("decoder", "ar_decoder_step", "encoder")
 VARIANTS = ("fp32", "fp32-plain", "int8", "int8-flat", "int8-plain-flat", "int8-tensor")
-
-
-def quantize(src: Path, dst: Path, activations: str) -> None:
-    model = onnx.load(src)
-    del model.graph.value_info[:]
-    fold_weight_transposes(model)
-    with tempfile.TemporaryDirectory() as tmp:
-        plain, out = Path(tmp) / "plain.onnx", Path(tmp) / "q.onnx"
-        onnx.save(model, plain)
-        quantize_dynamic(
-            plain,
-            out,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gather"],
-        )
-        model = onnx.load(out)
-    if activations != "tensor":
-        quantize_activations_per_row(model, blocked=activations == "row")
-    onnx.save(model, dst)
 
 
 def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
@@ -93,7 +69,7 @@ def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
             ("int8-tensor", "fp32", "tensor"),
         ):
             paths[kind, name] = out / f"{kind}.{name}.onnx"
-            quantize(paths[kind, src], paths[kind, name], activations)
+            quantize_graph(paths[kind, src], paths[kind, name], activations)
     return paths
 
 
@@ -125,21 +101,6 @@ def inputs(kind: str, cfg: ModelConfig, batch: int, rng) -> dict[str, np.ndarray
         "cross_v": kv(SRC_LEN),
         "encoder_attention_mask": np.ones((batch, SRC_LEN), dtype=np.int64),
     }
-
-
-def session(
-    path: Path, threads: int, profile_dir: str | None = None
-) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    # as the runtime's defaults: all optimisations, idle threads not spinning
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if profile_dir:
-        so.enable_profiling = True
-        so.profile_file_prefix = str(Path(profile_dir) / path.stem)
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 def operators(path: Path, feed: dict) -> tuple[int, list[tuple[str, int]]]:

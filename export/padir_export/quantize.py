@@ -143,32 +143,38 @@ def feature_sizes(model: onnx.ModelProto) -> dict[str, int]:
     return sizes
 
 
+def quantize_graph(src: Path, dst: Path, activations: str = "row") -> None:
+    """Quantize one graph: int8 weights (MatMul, and the embedding tables behind Gather: each
+    graph carries its own copy of the vocab x d_model embedding, which in fp32 alone would put
+    the demo model over its size budget), activations quantized on the fly per row (`"row"`,
+    shipped); `"row-flat"` (the flattened per-row quantizer) and `"tensor"` (quantize_dynamic's
+    one scale per tensor) are there for bench/graph_variants.py's measurements."""
+    # The exporter's intermediate shape annotations trip the quantizer's shape inference;
+    # drop them (ONNX Runtime infers shapes itself) before quantizing.
+    model = onnx.load(src)
+    del model.graph.value_info[:]
+    fold_weight_transposes(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, quantized = Path(tmp) / "plain.onnx", Path(tmp) / "quantized.onnx"
+        onnx.save(model, plain)
+        quantize_dynamic(
+            plain,
+            quantized,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gather"],
+        )
+        model = onnx.load(quantized)
+    if activations != "tensor":
+        quantize_activations_per_row(model, blocked=activations == "row")
+    onnx.save(model, dst)
+
+
 def quantize_dir(src: Path, out: Path) -> dict:
     manifest = json.loads((src / "model.json").read_text(encoding="utf-8"))
     out.mkdir(parents=True, exist_ok=True)
     for entry in manifest["graphs"].values():
         target = out / entry["file"]
-        # The exporter's intermediate shape annotations trip the quantizer's shape inference;
-        # drop them (ONNX Runtime infers shapes itself) before quantizing.
-        model = onnx.load(src / entry["file"])
-        del model.graph.value_info[:]
-        fold_weight_transposes(model)
-        with tempfile.TemporaryDirectory() as tmp:
-            plain = Path(tmp) / entry["file"]
-            onnx.save(model, plain)
-            # MatMul weights, and the embedding tables behind Gather: each graph carries its
-            # own copy of the (vocab x d_model) embedding, which in fp32 alone would put the
-            # demo model over its size budget.
-            quantized = Path(tmp) / "quantized.onnx"
-            quantize_dynamic(
-                plain,
-                quantized,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul", "Gather"],
-            )
-            model = onnx.load(quantized)
-        quantize_activations_per_row(model)
-        onnx.save(model, target)
+        quantize_graph(src / entry["file"], target)
         entry["sha256"] = sha256(target)
     shutil.copy(src / manifest["tokenizer"]["file"], out / manifest["tokenizer"]["file"])
     manifest["precision"] = "int8"
