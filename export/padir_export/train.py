@@ -223,6 +223,15 @@ def setup_devices() -> tuple[torch.device, int, int]:
     return device, rank, world
 
 
+def close_process_group() -> None:
+    """Under torchrun: wait for every process, then tear the group down. A process that exits
+    with the group still open can abort in gloo's threads ("terminate called without an active
+    exception"), failing the whole run although training finished."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def average_gradients(model, world: int) -> None:
     """Data parallelism by hand: one all-reduce of all gradients, flattened. (DDP's wrapper
     hooks `forward`, and training calls the model's parts: encode, decoder_hidden, ...)"""
@@ -548,7 +557,9 @@ def main() -> None:
         help="stop (with a checkpoint) after this long; rerun to continue",
     )
     args = ap.parse_args()
-    if not train(Pipeline(args.config), args.stage, args.max_minutes):
+    finished = train(Pipeline(args.config), args.stage, args.max_minutes)
+    close_process_group()
+    if not finished:
         # Not finished: a distinct status, so scripts chaining the stages stop here.
         raise SystemExit(STOPPED_EXIT_CODE)
 
