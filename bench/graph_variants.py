@@ -14,18 +14,24 @@ not values) and builds each variant of its NAR decoder, AR decoder step and enco
   QuantizeLinear (`blocked=False`);
 - `int8-plain-flat`: plain attention and the flattened quantizer: what padir shipped before both;
 - `int8-tensor`: plain `quantize_dynamic`, one activation scale per tensor: fewer operators,
-  but a sentence's output then depends on its batch-mates, which padir refuses.
+  but a sentence's output then depends on its batch-mates, which padir refuses;
+- `int8-nbits`: weight-only int8, ONNX Runtime's `MatMulNBits` (8 bits, blocks of 64 along
+  the input dimension, symmetric, accuracy level 4: the kernel quantizes activations itself);
+  embeddings stay fp32.
 
 For each it prints the operators ONNX Runtime runs per call (after its own level-3
 optimisations, from its profiler) and the median time of a call at batch 1 and batch 32, 1 and
 2 intra-op threads (sessions set up as the runtime's: no spinning), plus the largest difference
-of each variant's log-probabilities from `fp32` and how many argmax tokens differ.
+of each variant's log-probabilities from `fp32`, how many argmax tokens differ, and whether a
+row's outputs are the same alone as in the batch (padir's rule: batch-mates never change a
+translation).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import tempfile
 import time
 from collections import defaultdict
@@ -34,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 from padir_export import model as padir_model
 from padir_export.config import ModelConfig, load_json
 from padir_export.model import PadirModel
@@ -41,9 +48,39 @@ from padir_export.onnx_export import export_graph
 from padir_export.quantize import quantize_graph
 from profile_graphs import session  # the runtime's session settings
 
+import onnx
+from onnx import numpy_helper
+
 SRC_LEN, TGT_LEN, PAST_LEN = 20, 22, 20
 GRAPHS = ("decoder", "ar_decoder_step", "encoder")
-VARIANTS = ("fp32", "fp32-plain", "int8", "int8-flat", "int8-plain-flat", "int8-tensor")
+VARIANTS = (
+    "fp32",
+    "fp32-plain",
+    "int8",
+    "int8-flat",
+    "int8-plain-flat",
+    "int8-tensor",
+    "int8-nbits",
+)
+
+
+def weight_only_int8(src: Path, dst: Path) -> None:
+    """Every MatMul with a constant weight as an 8-bit `MatMulNBits`."""
+    model = onnx.load(src)
+    # The tied output projection reads the embedding through a Transpose: fold it into a
+    # constant, so that the quantizer sees a weight there too.
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in list(model.graph.node):
+        if node.op_type == "Transpose" and node.input[0] in inits:
+            w = numpy_helper.to_array(inits[node.input[0]]).T.copy()
+            model.graph.initializer.append(numpy_helper.from_array(w, node.output[0]))
+            model.graph.node.remove(node)
+    logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
+    q = MatMulNBitsQuantizer(
+        model, bits=8, block_size=64, is_symmetric=True, accuracy_level=4
+    )
+    q.process()
+    onnx.save(q.model.model, dst)
 
 
 def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
@@ -70,7 +107,14 @@ def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
         ):
             paths[kind, name] = out / f"{kind}.{name}.onnx"
             quantize_graph(paths[kind, src], paths[kind, name], activations)
+        paths[kind, "int8-nbits"] = out / f"{kind}.int8-nbits.onnx"
+        weight_only_int8(paths[kind, "fp32"], paths[kind, "int8-nbits"])
     return paths
+
+
+def first_row(a: np.ndarray) -> np.ndarray:
+    """The batch's first sentence (the caches, [layers, batch, ...], have it second)."""
+    return a[:, :1] if a.ndim == 5 else a[:1]
 
 
 def inputs(kind: str, cfg: ModelConfig, batch: int, rng) -> dict[str, np.ndarray]:
@@ -164,9 +208,9 @@ def main() -> None:
             print(
                 "| variant | operators | "
                 + " | ".join(f"ms {c}" for c in cols)
-                + " | max logprob diff | tokens differing |"
+                + " | max logprob diff | tokens differing | row alone = in batch |"
             )
-            print("|---|---:|" + "---:|" * len(cols) + "---:|---:|")
+            print("|---|---:|" + "---:|" * len(cols) + "---:|---:|---|")
             rng = np.random.default_rng(1)
             feeds = {b: inputs(kind, cfg, b, rng) for b in args.batches}
             ref = session(paths[kind, "fp32"], 1).run(None, feeds[max(args.batches)])
@@ -180,7 +224,11 @@ def main() -> None:
             for i, variant in enumerate(args.variants):
                 path = paths[kind, variant]
                 n_ops, _ = operators(path, feeds[1])
-                out = session(path, 1).run(None, feeds[max(args.batches)])
+                sess = session(path, 1)
+                out = sess.run(None, feeds[max(args.batches)])
+                feed1 = {k: first_row(v) for k, v in feeds[max(args.batches)].items()}
+                alone = sess.run(None, feed1)
+                same = all(np.array_equal(a, first_row(o)) for a, o in zip(alone, out))
                 if kind == "encoder":
                     diff, differing = float(np.abs(out[0] - ref[0]).max()), "-"
                 else:
@@ -193,7 +241,7 @@ def main() -> None:
                         for b in args.batches
                         for t in args.threads
                     )
-                    + f" | {diff:.1e} | {differing} |",
+                    + f" | {diff:.1e} | {differing} | {'yes' if same else 'no'} |",
                     flush=True,
                 )
 
