@@ -17,7 +17,9 @@ not values) and builds each variant of its NAR decoder, AR decoder step and enco
   but a sentence's output then depends on its batch-mates, which padir refuses;
 - `int8-nbits`: weight-only int8, ONNX Runtime's `MatMulNBits` (8 bits, blocks of 64 along
   the input dimension, symmetric, accuracy level 4: the kernel quantizes activations itself);
-  embeddings stay fp32.
+  embeddings stay fp32;
+- `int8-shortlist`: `int8` exported with a lexical shortlist input (lever 2): the decoders
+  score `--shortlist` ids per sentence (random ones here) instead of the whole vocabulary.
 
 For each it prints the operators ONNX Runtime runs per call (after its own level-3
 optimisations, from its profiler) and the median time of a call at batch 1 and batch 32, 1 and
@@ -61,7 +63,9 @@ VARIANTS = (
     "int8-plain-flat",
     "int8-tensor",
     "int8-nbits",
+    "int8-shortlist",
 )
+SHORTLIST_KINDS = ("decoder", "ar_decoder_step")
 
 
 def weight_only_int8(src: Path, dst: Path) -> None:
@@ -109,7 +113,24 @@ def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
             quantize_graph(paths[kind, src], paths[kind, name], activations)
         paths[kind, "int8-nbits"] = out / f"{kind}.int8-nbits.onnx"
         weight_only_int8(paths[kind, "fp32"], paths[kind, "int8-nbits"])
+        if kind in SHORTLIST_KINDS:
+            fp32 = out / f"{kind}.fp32-shortlist.onnx"
+            export_graph(model, kind, fp32, shortlist=True)
+            paths[kind, "int8-shortlist"] = out / f"{kind}.int8-shortlist.onnx"
+            quantize_graph(fp32, paths[kind, "int8-shortlist"])
     return paths
+
+
+def feed_for(variant: str, feed: dict, vocab_size: int, shortlist: int) -> dict:
+    """The variant's inputs: a shortlist variant also takes each row's ids."""
+    if variant != "int8-shortlist":
+        return feed
+    batch = len(feed["encoder_attention_mask"])
+    rng = np.random.default_rng(7)
+    rows = [
+        np.sort(rng.choice(vocab_size, shortlist, replace=False)) for _ in range(batch)
+    ]
+    return {**feed, "vocab": np.stack(rows).astype(np.int64)}
 
 
 def first_row(a: np.ndarray) -> np.ndarray:
@@ -160,13 +181,15 @@ def operators(path: Path, feed: dict) -> tuple[int, list[tuple[str, int]]]:
     return sum(per_type.values()), sorted(per_type.items(), key=lambda t: -t[1])
 
 
-def wall_ms(paths: list[Path], feed: dict, threads: int, seconds: float) -> list[float]:
+def wall_ms(
+    paths: list[Path], feeds: list[dict], threads: int, seconds: float
+) -> list[float]:
     """Per graph, the median over rounds of the mean call time. The graphs take turns, round
     after round (a round ~0.05 s each), so that drifts of this shared machine's speed fall on
     all of them alike."""
     sessions = [session(p, threads) for p in paths]
     calls = []
-    for sess in sessions:
+    for sess, feed in zip(sessions, feeds):
         for _ in range(10):
             sess.run(None, feed)
         t0 = time.perf_counter()
@@ -175,7 +198,7 @@ def wall_ms(paths: list[Path], feed: dict, threads: int, seconds: float) -> list
     rounds: list[list[float]] = [[] for _ in sessions]
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(rounds[0]) < 5:
-        for sess, n, times in zip(sessions, calls, rounds):
+        for sess, feed, n, times in zip(sessions, feeds, calls, rounds):
             t0 = time.perf_counter()
             for _ in range(n):
                 sess.run(None, feed)
@@ -193,6 +216,9 @@ def main() -> None:
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 32])
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--seconds", type=float, default=1.5, help="timing per measurement")
+    ap.add_argument(
+        "--shortlist", type=int, default=700, help="ids per sentence, int8-shortlist"
+    )
     args = ap.parse_args()
     cfg = ModelConfig.from_dict({**load_json(args.config)["model"], "dropout": 0.0})
     print(
@@ -214,22 +240,39 @@ def main() -> None:
             rng = np.random.default_rng(1)
             feeds = {b: inputs(kind, cfg, b, rng) for b in args.batches}
             ref = session(paths[kind, "fp32"], 1).run(None, feeds[max(args.batches)])
-            variants = [paths[kind, v] for v in args.variants]
+            names = [v for v in args.variants if (kind, v) in paths]
+
+            own_feeds = {
+                v: {
+                    b: feed_for(v, f, cfg.vocab_size, args.shortlist)
+                    for b, f in feeds.items()
+                }
+                for v in names
+            }
             # times[b, t][i]: variant i at batch b, t threads
             times = {
-                (b, t): wall_ms(variants, feeds[b], t, args.seconds * len(variants))
+                (b, t): wall_ms(
+                    [paths[kind, v] for v in names],
+                    [own_feeds[v][b] for v in names],
+                    t,
+                    args.seconds * len(names),
+                )
                 for b in args.batches
                 for t in args.threads
             }
-            for i, variant in enumerate(args.variants):
-                path = paths[kind, variant]
-                n_ops, _ = operators(path, feeds[1])
+            for i, variant in enumerate(names):
+                path, own = paths[kind, variant], own_feeds[variant]
+                n_ops, _ = operators(path, own[1])
                 sess = session(path, 1)
-                out = sess.run(None, feeds[max(args.batches)])
-                feed1 = {k: first_row(v) for k, v in feeds[max(args.batches)].items()}
+                out = sess.run(None, own[max(args.batches)])
+                feed1 = {k: first_row(v) for k, v in own[max(args.batches)].items()}
                 alone = sess.run(None, feed1)
                 same = all(np.array_equal(a, first_row(o)) for a, o in zip(alone, out))
-                if kind == "encoder":
+                if (
+                    variant == "int8-shortlist"
+                ):  # other ids, normalised over the shortlist
+                    diff, differing = float("nan"), "-"
+                elif kind == "encoder":
                     diff, differing = float(np.abs(out[0] - ref[0]).max()), "-"
                 else:
                     diff = float(np.abs(out[1] - ref[1]).max())

@@ -86,10 +86,15 @@ def token_loss(model: PadirModel, corpus: TokenizedCorpus, max_tokens: int = 800
 
 @torch.no_grad()
 def greedy_ids(
-    model: PadirModel, sources: list[np.ndarray], max_target_len: int, max_tokens: int = 4000
+    model: PadirModel,
+    sources: list[np.ndarray],
+    max_target_len: int,
+    max_tokens: int = 4000,
+    vocab: list[np.ndarray] | None = None,
 ) -> tuple[list[list[int]], list[bool]]:
     """Greedy AR outputs (without </s>) for source ids ending in </s>, in input order, and
-    whether each ran into its length limit (2 * source + 10 tokens, as in distillation)."""
+    whether each ran into its length limit (2 * source + 10 tokens, as in distillation).
+    With `vocab`, sentence i may only emit the ids in vocab[i] (a lexical shortlist)."""
     assert model.causal, "greedy decoding is the AR teacher's"
     was_training = model.training
     model.eval()
@@ -102,12 +107,20 @@ def greedy_ids(
         enc = model.encode(src, src_mask)
         cross_k, cross_v = model.cross_kv(enc)
         past_k, past_v = (t.to(device) for t in model.empty_cache(len(idx)))
+        banned = None
+        if vocab is not None:
+            banned = torch.ones(len(idx), model.cfg.vocab_size, dtype=torch.bool)
+            for k, i in enumerate(idx):
+                banned[k, torch.as_tensor(vocab[i], dtype=torch.long)] = False
+            banned = banned.to(device)
         prev = torch.full((len(idx), 1), PAD_ID, dtype=torch.long, device=device)
         alive = torch.ones(len(idx), dtype=torch.bool)
         for step in range(max(limits)):
             logits, past_k, past_v = model.decode_step(
                 prev, past_k, past_v, cross_k, cross_v, src_mask
             )
+            if banned is not None:
+                logits = logits.masked_fill(banned, float("-inf"))
             tok = logits.argmax(-1).cpu()
             for k, i in enumerate(idx):
                 if not alive[k]:
@@ -126,7 +139,7 @@ def greedy_ids(
     return out, cut
 
 
-def _restored(tok: Tokenizer, hyps: list[str], sources: list[str]) -> list[str]:
+def restored(tok: Tokenizer, hyps: list[str], sources: list[str]) -> list[str]:
     """With a placeholder vocabulary the model reads protected sources and writes placeholders:
     restore them (and repair where unfaithful, as the runtime's last resort) before scoring."""
     if not has_placeholders(tok):
@@ -151,7 +164,7 @@ def greedy_bleu(
     (and repaired where unfaithful, as the runtime's last resort) before scoring."""
     n = min(n, len(corpus), len(refs))
     ids, cut = greedy_ids(model, [corpus.src(i) for i in range(n)], model.cfg.max_target_len)
-    hyps = _restored(tok, [decode(tok, x) for x in ids], sources[:n])
+    hyps = restored(tok, [decode(tok, x) for x in ids], sources[:n])
     return {
         "bleu": sacrebleu.corpus_bleu(hyps, [refs[:n]]).score,
         "chrf": sacrebleu.corpus_chrf(hyps, [refs[:n]]).score,
@@ -232,7 +245,7 @@ def student_bleu(model: PadirModel, pipe, sources: list[str], refs: list[str], n
         ref = ReferenceTranslator(out, threads=torch.get_num_threads())
         for i in STUDENT_ITERATIONS:
             hyps = [t.text for t in ref.translate_nar(texts, iterations=i)]
-            hyps = _restored(tok, hyps, sources[:n])
+            hyps = restored(tok, hyps, sources[:n])
             row[f"dev_bleu_i{i}"] = round(sacrebleu.corpus_bleu(hyps, [refs[:n]]).score, 2)
         row[f"dev_chrf_i{i}"] = round(sacrebleu.corpus_chrf(hyps, [refs[:n]]).score, 2)
         row[f"dev_repeat_i{i}"] = round(repeated_word_share(hyps), 4)

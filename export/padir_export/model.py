@@ -273,9 +273,18 @@ class PadirModel(nn.Module):
             x = block.layer[2](x)
         return self.decoder.dropout(self.decoder.final_layer_norm(x))
 
-    def lm_logits(self, hidden: Tensor) -> Tensor:
-        # Tied output embedding with T5's rescaling.
-        return F.linear(hidden * (self.cfg.d_model**-0.5), self.shared.weight)
+    def lm_logits(self, hidden: Tensor, vocab: Tensor | None = None) -> Tensor:
+        """Logits [B,T,V] of the tied output embedding (with T5's rescaling); with `vocab`
+        ([B,K] ids, each row a sentence's lexical shortlist padded with `vocab_size`), only
+        those ids' logits, [B,T,K], padding at NEG_INF: K rows of the table per sentence
+        instead of all V."""
+        h = hidden * (self.cfg.d_model**-0.5)
+        if vocab is None:
+            return F.linear(h, self.shared.weight)
+        size = self.cfg.vocab_size
+        rows = F.embedding(vocab.clamp(max=size - 1), self.shared.weight)  # [B,K,D]
+        logits = torch.matmul(h, rows.transpose(1, 2))
+        return logits.masked_fill((vocab >= size)[:, None, :], NEG_INF)
 
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor, dec_ids: Tensor, dec_mask: Tensor
@@ -302,14 +311,16 @@ class PadirModel(nn.Module):
         cross_k: Tensor,  # [L,B,H,S,Dh]
         cross_v: Tensor,
         enc_mask: Tensor,  # [B,S]
+        vocab: Tensor | None = None,  # [B,K] a shortlist (`lm_logits`)
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One causal decoder step at position P; returns logits [B,V] and the grown cache."""
+        """One causal decoder step at position P; returns logits [B,V] (or [B,K] over `vocab`)
+        and the grown cache."""
         p = past_k.shape[3]
         pos_q = torch.arange(p, p + 1, device=token.device)
         pos_k = torch.arange(p + 1, device=token.device)
         self_bias = self.decoder.bias_attention.position_bias(pos_q, pos_k)
         logits, k, v = self._decode_cached(
-            token, self_bias, past_k, past_v, cross_k, cross_v, enc_mask
+            token, self_bias, past_k, past_v, cross_k, cross_v, enc_mask, vocab
         )
         return logits[:, 0], k, v
 
@@ -321,6 +332,7 @@ class PadirModel(nn.Module):
         cross_k: Tensor,  # [L,B,H,S,Dh]
         cross_v: Tensor,
         enc_mask: Tensor,  # [B,S]
+        vocab: Tensor | None = None,  # [B,K] a shortlist (`lm_logits`)
     ) -> tuple[Tensor, Tensor, Tensor]:
         """T causal steps in one pass (teacher forcing after a cache): logits [B,T,V] and the
         cache grown by T. Position t's logits are exactly what `decode_step` would give after
@@ -332,9 +344,13 @@ class PadirModel(nn.Module):
         self_bias = self.decoder.bias_attention.position_bias(pos_q, pos_k).masked_fill(
             future, NEG_INF
         )
-        return self._decode_cached(tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask)
+        return self._decode_cached(
+            tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask, vocab
+        )
 
-    def _decode_cached(self, tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask):
+    def _decode_cached(
+        self, tokens, self_bias, past_k, past_v, cross_k, cross_v, enc_mask, vocab=None
+    ):
         assert self.causal, "cached decoding is the AR teacher's"
         x = self.shared(tokens)
         cross_bias = padding_bias(enc_mask).expand(-1, -1, tokens.shape[1], -1)
@@ -367,7 +383,7 @@ class PadirModel(nn.Module):
             h = block.layer[1].layer_norm(x)
             x = x + ca.attend(ca.split(ca.q(h)), cross_k[i], cross_v[i], cross_bias, 0.0)
             x = block.layer[2](x)
-        logits = self.lm_logits(self.decoder.final_layer_norm(x))
+        logits = self.lm_logits(self.decoder.final_layer_norm(x), vocab)
         return logits, torch.stack(new_k), torch.stack(new_v)
 
     def empty_cache(self, batch: int) -> tuple[Tensor, Tensor]:

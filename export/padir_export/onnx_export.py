@@ -31,12 +31,22 @@ def _forbidden_bias(vocab: int, ids: list[int]) -> Tensor:
     return bias
 
 
-def best_tokens(logits: Tensor) -> tuple[Tensor, Tensor]:
-    """Argmax over the vocabulary and its log-probability. Only these leave the graph: a
-    [.., V] output would stay alive after the pass (at batch 32 x 3 length candidates x 256
-    positions, 786 MB). LogSoftmax, not max - logsumexp: ONNX Runtime's ReduceLogSumExp is
-    several times slower."""
-    best, ids = F.log_softmax(logits, dim=-1).max(dim=-1)
+def best_tokens(logits: Tensor, bias: Tensor, vocab: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Argmax over the vocabulary (after the forbidden-token `bias`) and its log-probability.
+    Only these leave the graph: a [.., V] output would stay alive after the pass (at batch 32 x
+    3 length candidates x 256 positions, 786 MB). LogSoftmax, not max - logsumexp: ONNX
+    Runtime's ReduceLogSumExp is several times slower.
+
+    With a shortlist (`vocab` [B,K], logits [B,T,K] or [B,K]), the log-probability is
+    normalised over the shortlist, and the argmax position is mapped back to its token id."""
+    if vocab is None:
+        best, ids = F.log_softmax(logits + bias, dim=-1).max(dim=-1)
+        return ids, best
+    row_bias = bias[vocab.clamp(max=bias.shape[0] - 1)]  # [B,K]
+    if logits.dim() == 3:
+        row_bias = row_bias[:, None, :]
+    best, pos = F.log_softmax(logits + row_bias, dim=-1).max(dim=-1)
+    ids = torch.gather(vocab, 1, pos.reshape(pos.shape[0], -1)).reshape(pos.shape)
     return ids, best
 
 
@@ -69,12 +79,17 @@ class NarDecoderGraph(nn.Module):
         self.register_buffer("bias", _forbidden_bias(model.cfg.vocab_size, forbidden))
 
     def forward(
-        self, decoder_input_ids, decoder_attention_mask, encoder_hidden, encoder_attention_mask
+        self,
+        decoder_input_ids,
+        decoder_attention_mask,
+        encoder_hidden,
+        encoder_attention_mask,
+        vocab=None,
     ):
         h = self.model.decoder_hidden(
             decoder_input_ids, decoder_attention_mask, encoder_hidden, encoder_attention_mask
         )
-        return best_tokens(self.model.lm_logits(h) + self.bias)
+        return best_tokens(self.model.lm_logits(h, vocab), self.bias, vocab)
 
 
 class ArEncoderGraph(nn.Module):
@@ -96,11 +111,13 @@ class ArDecoderStepGraph(nn.Module):
             "bias", _forbidden_bias(model.cfg.vocab_size, [PAD_ID, UNK_ID, MASK_ID])
         )
 
-    def forward(self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask):
+    def forward(
+        self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab=None
+    ):
         logits, k, v = self.model.decode_step(
-            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask
+            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab
         )
-        token_ids, token_logprobs = best_tokens(logits + self.bias)
+        token_ids, token_logprobs = best_tokens(logits, self.bias, vocab)
         return token_ids, token_logprobs, k, v
 
 
@@ -108,18 +125,50 @@ class ArDecoderChunkGraph(ArDecoderStepGraph):
     """The AR decoder over T tokens after the cache (draft-and-verify's check): per position
     the teacher's best next token and its log-prob, and the cache grown by T."""
 
-    def forward(self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask):
+    def forward(
+        self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab=None
+    ):
         logits, k, v = self.model.decode_chunk(
-            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask
+            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab
         )
-        token_ids, token_logprobs = best_tokens(logits + self.bias)
+        token_ids, token_logprobs = best_tokens(logits, self.bias, vocab)
         return token_ids, token_logprobs, k, v
 
 
+SHORTLIST_GRAPHS = ("decoder", "ar_decoder_step", "ar_decoder_chunk")
+
+
 def example_inputs(
-    model: PadirModel, kind: str, batch: int, src: int, tgt: int, past: int = 3, seed: int = 0
+    model: PadirModel,
+    kind: str,
+    batch: int,
+    src: int,
+    tgt: int,
+    past: int = 3,
+    seed: int = 0,
+    shortlist: int = 0,
 ) -> dict[str, Tensor]:
-    """Random but well-formed inputs for graph `kind` (used for tracing and for parity tests)."""
+    """Random but well-formed inputs for graph `kind` (used for tracing and for parity tests);
+    with `shortlist` > 0, a decoder graph also gets a `vocab` input of that width."""
+    inputs = _example_inputs(model, kind, batch, src, tgt, past, seed)
+    if shortlist and kind in SHORTLIST_GRAPHS:
+        inputs["vocab"] = example_vocab(model.cfg.vocab_size, batch, shortlist, seed)
+    return inputs
+
+
+def example_vocab(vocab_size: int, batch: int, width: int, seed: int) -> Tensor:
+    """[batch, width] sorted distinct ids per row, the later rows padded with `vocab_size`."""
+    g = torch.Generator().manual_seed(seed + 1)
+    rows = torch.full((batch, width), vocab_size, dtype=torch.long)
+    for r in range(batch):
+        n = width - min(r, width - 2)
+        rows[r, :n] = torch.randperm(vocab_size, generator=g)[:n].sort().values
+    return rows
+
+
+def _example_inputs(
+    model: PadirModel, kind: str, batch: int, src: int, tgt: int, past: int, seed: int
+) -> dict[str, Tensor]:
     cfg = model.cfg
     g = torch.Generator().manual_seed(seed)
     v = cfg.vocab_size
@@ -175,7 +224,14 @@ GRAPHS = {
 }
 
 
-def _dynamic_shapes(kind: str) -> dict:
+def _dynamic_shapes(kind: str, shortlist: bool) -> dict:
+    shapes = _graph_dynamic_shapes(kind)
+    if shortlist and kind in SHORTLIST_GRAPHS:
+        shapes["vocab"] = {0: Dim("batch"), 1: Dim("shortlist")}
+    return shapes
+
+
+def _graph_dynamic_shapes(kind: str) -> dict:
     b, s, t, p = Dim("batch"), Dim("src_len"), Dim("tgt_len"), Dim("past_len")
     bs = {0: b, 1: s}
     if kind in ("encoder", "ar_encoder"):
@@ -201,11 +257,13 @@ def _dynamic_shapes(kind: str) -> dict:
     }
 
 
-def export_graph(model: PadirModel, kind: str, path: str | Path) -> None:
+def export_graph(model: PadirModel, kind: str, path: str | Path, shortlist: bool = False) -> None:
+    """Export graph `kind`; with `shortlist`, the decoder graphs take a `vocab` input (each
+    row's shortlist, `docs/model-contract.md`) and score only those ids."""
     wrapper_cls, output_names = GRAPHS[kind]
     wrapper = wrapper_cls(model).eval()
     # Trace with sizes > 1 everywhere so that no dimension is specialised to a constant.
-    inputs = example_inputs(model, kind, batch=3, src=7, tgt=9, past=4)
+    inputs = example_inputs(model, kind, batch=3, src=7, tgt=9, past=4, shortlist=11 * shortlist)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(
@@ -214,7 +272,7 @@ def export_graph(model: PadirModel, kind: str, path: str | Path) -> None:
             kwargs=inputs,
             dynamo=True,
             opset_version=OPSET,
-            dynamic_shapes=_dynamic_shapes(kind),
+            dynamic_shapes=_dynamic_shapes(kind, shortlist),
             output_names=output_names,
             external_data=False,
             verbose=False,

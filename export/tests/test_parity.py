@@ -1,12 +1,14 @@
 """Every exported graph agrees with PyTorch (fp32, max abs diff <= 1e-4) at several shapes."""
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
 from padir_export.config import ModelConfig
 from padir_export.export_model import PARITY_TOLERANCE, parity
 from padir_export.model import PadirModel
-from padir_export.onnx_export import GRAPHS, export_graph
+from padir_export.onnx_export import GRAPHS, SHORTLIST_GRAPHS, example_inputs, export_graph
 
 CFG = ModelConfig(
     vocab_size=211,
@@ -40,3 +42,33 @@ def test_parity_check_catches_a_wrong_graph(models, tmp_path):
     export_graph(models[False], "encoder", path)
     other = PadirModel(CFG, causal=False).eval()  # different random weights
     assert parity(other, "encoder", path) > PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("kind", SHORTLIST_GRAPHS)
+def test_shortlist_graph_matches_pytorch(kind, models, tmp_path):
+    model = models[kind.startswith("ar_")]
+    path = tmp_path / f"{kind}.onnx"
+    export_graph(model, kind, path, shortlist=True)
+    assert parity(model, kind, path, shortlist=True) <= PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("kind", SHORTLIST_GRAPHS)
+def test_shortlist_of_every_id_is_the_full_vocabulary(kind, models, tmp_path):
+    """A shortlist holding every id (plus padding) gives what the graph without one gives;
+    a shorter one only ever picks ids of its row."""
+    model = models[kind.startswith("ar_")]
+    full, short = tmp_path / "full.onnx", tmp_path / "short.onnx"
+    export_graph(model, kind, full)
+    export_graph(model, kind, short, shortlist=True)
+    inputs = {k: v.numpy() for k, v in example_inputs(model, kind, 2, 5, 4, past=3).items()}
+    everything = np.arange(CFG.vocab_size + 2)[None].repeat(2, 0)
+    everything[everything > CFG.vocab_size] = CFG.vocab_size  # padding
+    want = ort.InferenceSession(str(full)).run(None, inputs)
+    sess = ort.InferenceSession(str(short))
+    got = sess.run(None, {**inputs, "vocab": everything})
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], atol=1e-5)
+    few = np.array([[1, 7, 9, 40, CFG.vocab_size], [2, 3, 50, 60, 70]])
+    ids = sess.run(None, {**inputs, "vocab": few})[0]
+    for row, allowed in zip(ids.reshape(2, -1), few):
+        assert set(row.tolist()) <= set(allowed.tolist()) - {CFG.vocab_size}
