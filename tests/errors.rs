@@ -201,6 +201,30 @@ fn manifest_must_match_the_graphs_it_lists() {
 }
 
 #[test]
+fn shortlist_must_match_the_decoder_and_the_vocabulary() {
+    // The tiny decoder scores a shortlist: a manifest without one is refused, not run.
+    let t = TempDir::with_tiny_copy("no-shortlist");
+    let path = t.path().join("model.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    manifest.as_object_mut().unwrap().remove("shortlist");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    expect_model_error(load(t.path(), false), "manifest names none");
+    // A truncated shortlist file, and one made for another vocabulary.
+    let t = TempDir::with_tiny_copy("short-shortlist");
+    let file = t.path().join("shortlist.bin");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 2]).unwrap();
+    expect_model_error(load(t.path(), false), "bad shortlist");
+    expect_model_error(load(t.path(), true), "corrupt");
+    let t = TempDir::with_tiny_copy("other-shortlist");
+    let mut other = bytes.clone();
+    other[8] ^= 1; // vocabulary size 1000 -> 1001
+    std::fs::write(t.path().join("shortlist.bin"), other).unwrap();
+    expect_model_error(load(t.path(), false), "the model has 1000");
+}
+
+#[test]
 fn threads_are_bounded_by_the_machine() {
     let cores = std::thread::available_parallelism().unwrap().get();
     let with = |threads: usize, force: bool| {

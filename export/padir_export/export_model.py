@@ -21,8 +21,10 @@ from .config import EOS_ID, MASK_ID, PAD_ID, UNK_ID
 from .model import PadirModel
 from .onnx_export import GRAPHS, example_inputs, export_graph, torch_outputs
 from .pipeline import Pipeline
+from .shortlist import learn_for_export
 
 FORMAT_VERSION = 1
+SHORTLIST_FILE = "shortlist.bin"
 PARITY_TOLERANCE = 1e-4
 PARITY_SHAPES = [(1, 1, 1, 0), (2, 5, 3, 1), (3, 13, 21, 7)]  # batch, src, tgt, past
 
@@ -57,13 +59,19 @@ def export_run(pipe: Pipeline, out: Path, with_ar: bool = True) -> dict:
     student = pipe.load_final("student")
     teacher = pipe.load_final("teacher") if with_ar else None
     graphs = {}
+    # With a `shortlist` section, the NAR decoder scores only each sentence's shortlist (the AR
+    # graphs do not: one position per call gains nothing, docs/BENCHMARKS.md).
+    shortlist = "shortlist" in pipe.cfg
+    if shortlist:
+        learn_for_export(pipe).save(out / SHORTLIST_FILE)
     for kind in GRAPHS:
         model = teacher if kind.startswith("ar_") else student
         if model is None:
             continue
         path = out / f"{kind}.onnx"
-        export_graph(model, kind, path)
-        diff = parity(model, kind, path)
+        with_list = shortlist and kind == "decoder"
+        export_graph(model, kind, path, shortlist=with_list)
+        diff = parity(model, kind, path, shortlist=with_list)
         print(f"{kind}: max |onnx - torch| = {diff:.2e}")
         if diff > PARITY_TOLERANCE:
             raise SystemExit(f"parity check failed for {kind}: {diff:.2e} > {PARITY_TOLERANCE}")
@@ -106,6 +114,8 @@ def write_manifest(pipe: Pipeline, out: Path, graphs: dict[str, Path], precision
     }
     if "ar_decoder_step" in graphs:
         manifest["ar"] = {"layers": c.decoder_layers, "heads": c.num_heads, "head_dim": c.head_dim}
+    if (out / SHORTLIST_FILE).exists() and "shortlist" in pipe.cfg:
+        manifest["shortlist"] = {"file": SHORTLIST_FILE, "sha256": sha256(out / SHORTLIST_FILE)}
     (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 

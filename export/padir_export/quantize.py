@@ -176,7 +176,9 @@ def quantize_dir(src: Path, out: Path) -> dict:
         target = out / entry["file"]
         quantize_graph(src / entry["file"], target)
         entry["sha256"] = sha256(target)
-    shutil.copy(src / manifest["tokenizer"]["file"], out / manifest["tokenizer"]["file"])
+    for entry in (manifest["tokenizer"], manifest.get("shortlist")):
+        if entry is not None:
+            shutil.copy(src / entry["file"], out / entry["file"])
     manifest["precision"] = "int8"
     (out / "model.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

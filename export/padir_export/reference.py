@@ -40,6 +40,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from .config import EOS_ID, MASK_ID, NUM_SPECIAL, PAD_ID
+from .shortlist import Shortlist, padded
 
 # Most decoder positions (rows x width) per run of the NAR decoder graph; bigger passes run in
 # slices of rows, as in the Rust runtime (`src/model/onnx.rs`), which bounds the [rows, width,
@@ -126,6 +127,8 @@ class ReferenceTranslator:
             )
             for name, g in self.manifest["graphs"].items()
         }
+        entry = self.manifest.get("shortlist")
+        self.shortlist = Shortlist.load(self.dir / entry["file"]) if entry else None
 
     def _encode_source(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return pad_rows([e.ids for e in self.tok.encode_batch(texts, add_special_tokens=True)])
@@ -191,6 +194,13 @@ class ReferenceTranslator:
         (len_lp,) = self.sessions["length_predictor"].run(
             None, {"encoder_hidden": hidden, "attention_mask": src_mask}
         )
+        # Each sentence's lexical shortlist, when the model has one: its decoder scores only those.
+        lists = None
+        if self.shortlist is not None:
+            lists = padded(
+                [self.shortlist.for_source(ids[m == 1]) for ids, m in zip(src_ids, src_mask)],
+                vocab,
+            )
         rows = []  # dicts: sent, L, init, tokens, conf, iters, done, pruned
         for s in range(len(texts)):
             src_len = int(src_mask[s].sum()) - 1
@@ -216,7 +226,13 @@ class ReferenceTranslator:
                 break
             dec_ids, dec_mask = pad_rows([r["tokens"] + [EOS_ID] for r in active])
             sents = np.asarray([r["sent"] for r in active])
-            tok, lp = self._decoder_pass(dec_ids, dec_mask, hidden[sents], src_mask[sents])
+            tok, lp = self._decoder_pass(
+                dec_ids,
+                dec_mask,
+                hidden[sents],
+                src_mask[sents],
+                None if lists is None else lists[sents],
+            )
             for k, r in enumerate(active):
                 self._refine_row(r, tok[k], lp[k], t, iterations, acceptance, remask_stutter)
             if t + 1 == prune_after:
@@ -227,20 +243,21 @@ class ReferenceTranslator:
                             r["pruned"] = r["done"] = True
         return [self._best(rows, s, remask_stutter) for s in range(len(texts))]
 
-    def _decoder_pass(self, ids, mask, hidden, src_mask) -> tuple[np.ndarray, np.ndarray]:
+    def _decoder_pass(
+        self, ids, mask, hidden, src_mask, lists=None
+    ) -> tuple[np.ndarray, np.ndarray]:
         step = max(1, MAX_DECODER_POSITIONS // ids.shape[1])
-        parts = [
-            self.sessions["decoder"].run(
-                None,
-                {
-                    "decoder_input_ids": ids[a : a + step],
-                    "decoder_attention_mask": mask[a : a + step],
-                    "encoder_hidden": hidden[a : a + step],
-                    "encoder_attention_mask": src_mask[a : a + step],
-                },
-            )
-            for a in range(0, len(ids), step)
-        ]
+        parts = []
+        for a in range(0, len(ids), step):
+            feed = {
+                "decoder_input_ids": ids[a : a + step],
+                "decoder_attention_mask": mask[a : a + step],
+                "encoder_hidden": hidden[a : a + step],
+                "encoder_attention_mask": src_mask[a : a + step],
+            }
+            if lists is not None:
+                feed["vocab"] = lists[a : a + step]
+            parts.append(self.sessions["decoder"].run(None, feed))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     @staticmethod

@@ -17,23 +17,56 @@ the outputs to cover are the models', not the human references'.
 from __future__ import annotations
 
 import argparse
+import struct
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sacrebleu
 
 from .config import EOS_ID
 from .data import TokenizedCorpus, read_tsv
-from .evaluate import greedy_ids, restored
-from .pipeline import Pipeline
-from .tokenizer import decode
+
+if TYPE_CHECKING:  # the reference decoder reads shortlists: no torch at import time
+    from .pipeline import Pipeline
+
+
+# The file the runtime reads (`shortlist.bin`, named in the manifest), little-endian:
+# magic, format version, vocabulary size V, N frequent ids, k candidates per source id; then
+# N u16 frequent ids and V x k u16 candidates, row s = source id s, 0xFFFF for none.
+MAGIC = b"PDSL"
+FORMAT_VERSION = 1
+NONE = 0xFFFF
+HEADER = struct.Struct("<4sIIII")
 
 
 @dataclass
 class Shortlist:
     frequent: np.ndarray  # [N] target ids kept for every sentence
     candidates: np.ndarray  # [vocab, k] per source id its likeliest target ids, -1 for none
+
+    def save(self, path: Path) -> None:
+        vocab, k = self.candidates.shape
+        assert vocab < NONE, "ids must fit u16 below the 'none' marker"
+        cand = np.where(self.candidates < 0, NONE, self.candidates).astype("<u2")
+        with open(path, "wb") as f:
+            f.write(HEADER.pack(MAGIC, FORMAT_VERSION, vocab, len(self.frequent), k))
+            f.write(self.frequent.astype("<u2").tobytes())
+            f.write(cand.tobytes())
+
+    @classmethod
+    def load(cls, path: Path) -> Shortlist:
+        data = Path(path).read_bytes()
+        magic, version, vocab, n, k = HEADER.unpack_from(data)
+        if magic != MAGIC or version != FORMAT_VERSION:
+            raise ValueError(f"{path} is not a padir shortlist (format {FORMAT_VERSION})")
+        body = np.frombuffer(data, dtype="<u2", offset=HEADER.size)
+        if body.size != n + vocab * k:
+            raise ValueError(f"{path}: {body.size} ids, header says {n + vocab * k}")
+        cand = body[n:].reshape(vocab, k).astype(np.int32)
+        cand[cand == NONE] = -1
+        return cls(body[:n].astype(np.int32), cand)
 
     def for_source(self, src: np.ndarray) -> np.ndarray:
         """The sorted target ids a sentence's decoder may emit: the frequent pieces, the
@@ -79,10 +112,37 @@ def learn(
     return Shortlist(np.sort(top).astype(np.int32), cand)
 
 
+def padded(lists: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """The decoder's `vocab` input: one row per list, padded with `vocab_size`."""
+    out = np.full((len(lists), max(len(x) for x in lists)), vocab_size, dtype=np.int64)
+    for r, ids in enumerate(lists):
+        out[r, : len(ids)] = ids
+    return out
+
+
+def learn_for_export(pipe: Pipeline) -> Shortlist:
+    """The shortlist of config section `shortlist` (`frequent`, `per_source`, `pairs`), learned
+    from the student's targets when there are (the outputs to cover are the model's), else
+    from the training pairs."""
+    sc = pipe.cfg["shortlist"]
+    corpus = (
+        TokenizedCorpus.load(pipe.distilled_path)
+        if pipe.distilled_path.exists()
+        else pipe.train_corpus("teacher")
+    )
+    counts = cooccurrence(corpus, pipe.model_cfg.vocab_size, sc.get("pairs", 400_000))
+    return learn(*counts, sc["frequent"], sc["per_source"])
+
+
 def evaluate(pipe: Pipeline, lists: dict[str, Shortlist], n: int) -> list[dict]:
     """Greedy AR translations of the first `n` dev sentences by the teacher, over the whole
     vocabulary and restricted to each shortlist: BLEU, chrF, the share of outputs unchanged,
     and the mean shortlist size."""
+    import sacrebleu
+
+    from .evaluate import greedy_ids, restored
+    from .tokenizer import decode
+
     tok = pipe.tokenizer()
     dev = pipe.dev_corpus("teacher")
     sources, refs = read_tsv(pipe.path("dev"))
@@ -140,6 +200,8 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, nargs="+", default=[30])
     ap.add_argument("--eval", type=int, default=500, help="dev sentences to translate")
     args = ap.parse_args()
+    from .pipeline import Pipeline
+
     pipe = Pipeline(args.config)
     corpus = (
         TokenizedCorpus.load(pipe.distilled_path)

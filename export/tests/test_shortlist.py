@@ -1,10 +1,11 @@
 """The lexical shortlist learner: co-occurrence counts, frequent pieces, candidates per source."""
 
 import numpy as np
+import pytest
 
 from padir_export.config import EOS_ID
 from padir_export.data import TokenizedCorpus
-from padir_export.shortlist import cooccurrence, learn
+from padir_export.shortlist import Shortlist, cooccurrence, learn, padded
 
 
 def corpus(pairs):
@@ -44,3 +45,17 @@ def test_learned_list_keeps_frequent_pieces_and_each_sources_translations():
     got = sl.for_source(np.array([10, 13, EOS_ID])).tolist()
     # frequent, 10's translation, the source pieces themselves (copies), </s>
     assert got == sorted({5, 20, 10, 13, EOS_ID})
+
+
+def test_file_round_trip_and_padding(tmp_path):
+    sl = learn(*cooccurrence(corpus(PAIRS), 30, pairs=10), frequent=2, per_source=3)
+    sl.save(tmp_path / "shortlist.bin")
+    back = Shortlist.load(tmp_path / "shortlist.bin")
+    np.testing.assert_array_equal(back.frequent, sl.frequent)
+    np.testing.assert_array_equal(back.candidates, sl.candidates)
+    assert (back.candidates == -1).any()  # "none" survives the u16 encoding
+    rows = padded([np.array([1, 4]), np.array([2, 3, 9])], 30)
+    assert rows.tolist() == [[1, 4, 30], [2, 3, 9]]
+    (tmp_path / "bad.bin").write_bytes(b"PDSL" + bytes(16) + b"\x01")
+    with pytest.raises(ValueError):
+        Shortlist.load(tmp_path / "bad.bin")

@@ -33,6 +33,10 @@ pub struct Manifest {
     /// mode) needs the other two.
     pub graphs: BTreeMap<String, FileEntry>,
     pub ar: Option<ArShape>,
+    /// The lexical shortlist (`shortlist.bin`) the NAR decoder scores each sentence over;
+    /// optional, and then the decoder graph takes its `vocab` input.
+    #[serde(default)]
+    pub shortlist: Option<FileEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +157,7 @@ impl Manifest {
             .iter()
             .map(|(name, e)| (name.as_str(), e))
             .chain(std::iter::once(("tokenizer", &self.tokenizer)))
+            .chain(self.shortlist.iter().map(|e| ("shortlist", e)))
         {
             if !is_inside(&entry.file) {
                 return Err(Error::model(format!(
@@ -201,7 +206,12 @@ impl Manifest {
 
     /// Check every listed file against its sha256 (catches truncated or swapped files early).
     pub fn verify_files(&self, dir: &Path) -> Result<()> {
-        for entry in self.graphs.values().chain(std::iter::once(&self.tokenizer)) {
+        for entry in self
+            .graphs
+            .values()
+            .chain(std::iter::once(&self.tokenizer))
+            .chain(self.shortlist.iter())
+        {
             let path = dir.join(&entry.file);
             let digest = sha256_file(&path)?;
             if !digest.eq_ignore_ascii_case(&entry.sha256) {

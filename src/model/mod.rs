@@ -3,6 +3,7 @@
 mod manifest;
 mod onnx;
 mod runtime;
+mod shortlist;
 
 pub(crate) use manifest::{parse_acceptance, parse_init};
 pub use manifest::{

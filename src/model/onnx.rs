@@ -8,6 +8,7 @@ use ort::value::TensorRef;
 
 use super::manifest::{ArShape, Manifest};
 use super::runtime::{open_graph, Graph};
+use super::shortlist::Shortlist;
 use crate::decode::{ArChunkModel, ArModel, LengthScores, NarModel, Predictions, SpecialTokens};
 use crate::error::{Error, Result};
 use crate::options::TranslatorOptions;
@@ -25,6 +26,8 @@ pub struct OnnxModel {
     encoder: Graph,
     length_predictor: Graph,
     decoder: Graph,
+    /// When the model has one, the decoder scores only each sentence's shortlist.
+    shortlist: Option<Shortlist>,
     ar: Option<ArGraphs>,
 }
 
@@ -40,6 +43,8 @@ struct ArGraphs {
 pub struct Encoded {
     hidden: Array3<f32>,
     mask: Array2<i64>,
+    /// Each sentence's shortlist, padded (the decoder's `vocab` input), if the model has one.
+    vocab: Option<Array2<i64>>,
 }
 
 /// AR state of the rows still decoding.
@@ -73,6 +78,13 @@ impl OnnxModel {
             encoder: open("encoder")?,
             length_predictor: open("length_predictor")?,
             decoder: open("decoder")?,
+            shortlist: match &manifest.shortlist {
+                Some(entry) => Some(Shortlist::load(
+                    &dir.join(&entry.file),
+                    manifest.vocab_size,
+                )?),
+                None => None,
+            },
             ar,
         };
         model.check_shapes(manifest)?;
@@ -82,6 +94,13 @@ impl OnnxModel {
     /// The manifest must describe the graphs it lists: a length predictor with another number
     /// of classes, or an AR cache of another shape, would decode to garbage without an error.
     fn check_shapes(&self, manifest: &Manifest) -> Result<()> {
+        // A decoder exported for a shortlist needs one, and only such a decoder takes one.
+        if has_input(&self.decoder, "vocab")? != self.shortlist.is_some() {
+            return Err(Error::model(match self.shortlist {
+                Some(_) => "the manifest names a shortlist but the decoder graph takes none",
+                None => "the decoder graph scores a shortlist but the manifest names none",
+            }));
+        }
         let classes = manifest.length_predictor.num_classes as i64;
         expect_dim(
             &self.length_predictor,
@@ -117,6 +136,14 @@ impl OnnxModel {
             .as_ref()
             .ok_or_else(|| Error::invalid("this model ships no AR decoder"))
     }
+}
+
+fn has_input(graph: &Graph, name: &str) -> Result<bool> {
+    let session = graph
+        .session
+        .lock()
+        .map_err(|_| Error::runtime("a graph lock was poisoned by a panic"))?;
+    Ok(session.inputs().iter().any(|i| i.name() == name))
 }
 
 /// Fail when output `name` of `graph` has a fixed size on `axis` other than `expected`
@@ -221,7 +248,15 @@ impl NarModel for OnnxModel {
             ],
             |o| dims::<f32, Ix3>(output(o, "encoder_hidden")?, "encoder_hidden"),
         )?;
-        Ok(Encoded { hidden, mask })
+        let vocab = self
+            .shortlist
+            .as_ref()
+            .map(|sl| sl.batch(sources, self.special.eos));
+        Ok(Encoded {
+            hidden,
+            mask,
+            vocab,
+        })
     }
 
     fn predict_lengths(&self, m: &Encoded) -> Result<Vec<LengthScores>> {
@@ -261,8 +296,9 @@ impl NarModel for OnnxModel {
             let rows = &sentences[start..end];
             let hidden = m.hidden.select(Axis(0), rows);
             let enc_mask = m.mask.select(Axis(0), rows);
+            let vocab = m.vocab.as_ref().map(|v| v.select(Axis(0), rows));
             // A range of rows of a standard-layout array is contiguous: passed without a copy.
-            let inputs = vec![
+            let mut inputs = vec![
                 (
                     "decoder_input_ids",
                     input(tokens.slice(s![start..end, ..]))?,
@@ -274,6 +310,9 @@ impl NarModel for OnnxModel {
                 ("encoder_hidden", input(&hidden)?),
                 ("encoder_attention_mask", input(&enc_mask)?),
             ];
+            if let Some(vocab) = &vocab {
+                inputs.push(("vocab", input(vocab)?));
+            }
             parts.push(run(&self.decoder, inputs, |o| {
                 Ok(Predictions {
                     tokens: dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
