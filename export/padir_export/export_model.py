@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 
-from .config import EOS_ID, MASK_ID, PAD_ID, UNK_ID
+from .config import EOS_ID, MASK_ID, PAD_ID, UNK_ID, ModelConfig
 from .model import PadirModel
 from .onnx_export import GRAPHS, example_inputs, export_graph, torch_outputs
 from .pipeline import Pipeline
@@ -54,9 +55,20 @@ def parity(model: PadirModel, kind: str, path: Path, shortlist: bool = False) ->
     return worst
 
 
-def export_run(pipe: Pipeline, out: Path, with_ar: bool = True) -> dict:
+def load_checkpoint(pipe: Pipeline, stage: str) -> PadirModel:
+    """The weights of a stage still training (`<runs>/<stage>.ckpt`), to measure them."""
+    ck = torch.load(pipe.runs / f"{stage}.ckpt", weights_only=False)
+    model = PadirModel(ModelConfig.from_dict(ck["model_config"]), causal=(stage == "teacher"))
+    model.load_state_dict(ck["model"])
+    print(f"{stage}: checkpoint at step {ck['state']['step']}")
+    return model.eval()
+
+
+def export_run(
+    pipe: Pipeline, out: Path, with_ar: bool = True, student_checkpoint: bool = False
+) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    student = pipe.load_final("student")
+    student = load_checkpoint(pipe, "student") if student_checkpoint else pipe.load_final("student")
     teacher = pipe.load_final("teacher") if with_ar else None
     graphs = {}
     # With a `shortlist` section, the NAR decoder scores only each sentence's shortlist (the AR
@@ -125,8 +137,18 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--no-ar", action="store_true", help="leave out the AR teacher graphs")
+    ap.add_argument(
+        "--student-checkpoint",
+        action="store_true",
+        help="the student's latest checkpoint, not its final weights (to measure a run)",
+    )
     args = ap.parse_args()
-    export_run(Pipeline(args.config), args.out, with_ar=not args.no_ar)
+    export_run(
+        Pipeline(args.config),
+        args.out,
+        with_ar=not args.no_ar,
+        student_checkpoint=args.student_checkpoint,
+    )
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@ fixed step budget that ends the stage as finished."""
 
 import json
 
+import numpy as np
 import torch
 
 from padir_export.config import ModelConfig
 from padir_export.data import make_batches
+from padir_export.export_model import export_run
 from padir_export.hf import save_hf
 from padir_export.model import PadirModel
 from padir_export.pipeline import Pipeline
+from padir_export.reference import ReferenceTranslator
 from padir_export.train import carry_embedding, train
 
 MODEL = {
@@ -130,6 +133,18 @@ def test_the_student_curve_scores_padir_after_2_and_4_passes(tmp_path, tiny_dir,
         },
     )
     assert train(pipe, "student", max_minutes=None)
+    # A run is measured from its latest checkpoint, exported with a shortlist (the teacher's
+    # graphs without one), and the reference decoder emits only ids of the sentence's list.
+    pipe.cfg["shortlist"] = {"frequent": 5, "per_source": 3, "pairs": 100}
+    model_dir = tmp_path / "model"
+    manifest = export_run(pipe, model_dir, student_checkpoint=True)
+    assert manifest["shortlist"]["file"] == "shortlist.bin"
+    ref = ReferenceTranslator(model_dir)
+    assert "vocab" in {i.name for i in ref.sessions["decoder"].get_inputs()}
+    assert "vocab" not in {i.name for i in ref.sessions["ar_decoder_step"].get_inputs()}
+    src = np.array(ref.tok.encode("Open the file").ids)
+    (out,) = ref.translate_nar(["Open the file"])
+    assert out.ids and set(out.ids) <= set(ref.shortlist.for_source(src).tolist())
     header, *rows = (pipe.runs / "student-curve.tsv").read_text().splitlines()
     columns = header.split("\t")
     assert columns[4:] == ["dev_loss", "dev_bleu_i2", "dev_bleu_i4", "dev_chrf_i4", "dev_repeat_i4"]
