@@ -1,5 +1,6 @@
 //! `OnnxModel`: the graphs of a model directory, implementing the decode traits.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use ndarray::{s, Array2, Array3, Array5, ArrayD, Axis, Ix1, Ix2, Ix3, Ix5};
@@ -58,14 +59,19 @@ pub struct ArState {
 
 impl OnnxModel {
     pub fn load(dir: &Path, manifest: &Manifest, options: &TranslatorOptions) -> Result<Self> {
-        let open = |name: &str| open_graph(name, &dir.join(&manifest.graphs[name].file), options);
+        let mut graphs = open_graphs(dir, manifest, options)?;
+        let mut take = |name: &str| {
+            graphs
+                .remove(name)
+                .ok_or_else(|| Error::model(format!("graph {name:?} is missing")))
+        };
         let ar = match manifest.ar {
             Some(shape) => Some(ArGraphs {
                 shape,
-                encoder: open("ar_encoder")?,
-                step: open("ar_decoder_step")?,
+                encoder: take("ar_encoder")?,
+                step: take("ar_decoder_step")?,
                 chunk: match manifest.graphs.contains_key("ar_decoder_chunk") {
-                    true => Some(open("ar_decoder_chunk")?),
+                    true => Some(take("ar_decoder_chunk")?),
                     false => None,
                 },
             }),
@@ -75,9 +81,9 @@ impl OnnxModel {
         let model = OnnxModel {
             special: manifest.special(),
             length_offset: (lp.kind == "offset").then_some(lp.min_offset),
-            encoder: open("encoder")?,
-            length_predictor: open("length_predictor")?,
-            decoder: open("decoder")?,
+            encoder: take("encoder")?,
+            length_predictor: take("length_predictor")?,
+            decoder: take("decoder")?,
             shortlist: match &manifest.shortlist {
                 Some(entry) => Some(Shortlist::load(
                     &dir.join(&entry.file),
@@ -136,6 +142,50 @@ impl OnnxModel {
             .as_ref()
             .ok_or_else(|| Error::invalid("this model ships no AR decoder"))
     }
+}
+
+/// The graphs this runtime runs (a manifest may list others: they are not opened).
+const GRAPHS: [&str; 6] = [
+    "encoder",
+    "length_predictor",
+    "decoder",
+    "ar_encoder",
+    "ar_decoder_step",
+    "ar_decoder_chunk",
+];
+
+/// Open every graph of the manifest, each on its own thread: building a session (parsing,
+/// graph optimisations, weight prepacking) is most of a model's load time, and the graphs do not
+/// depend on each other. On error, the first failing graph in name order.
+fn open_graphs(
+    dir: &Path,
+    manifest: &Manifest,
+    options: &TranslatorOptions,
+) -> Result<BTreeMap<String, Graph>> {
+    let opened: Vec<(String, Result<Graph>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = manifest
+            .graphs
+            .iter()
+            .filter(|(name, _)| GRAPHS.contains(&name.as_str()))
+            .map(|(name, entry)| {
+                let path = dir.join(&entry.file);
+                (name, scope.spawn(move || open_graph(name, &path, options)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                let graph = handle.join().unwrap_or_else(|_| {
+                    Err(Error::runtime(format!("loading graph {name:?} panicked")))
+                });
+                (name.clone(), graph)
+            })
+            .collect()
+    });
+    opened
+        .into_iter()
+        .map(|(name, graph)| graph.map(|g| (name, g)))
+        .collect()
 }
 
 fn has_input(graph: &Graph, name: &str) -> Result<bool> {
