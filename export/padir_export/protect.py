@@ -20,7 +20,8 @@ position (`%s`, `%d`, ... not `%1$s` nor `%%`) are dealt out in source order (th
 placeholder in the output gets the k-th such span of the source), so their types keep the order
 printf reads its arguments in; each `<acc>` becomes the source's marker. The result is
 *faithful* when it holds every span as often as the source (as placeholders, and counted in the
-final text) and as many markers: otherwise the
+final text), no span the source lacks (protecting the result finds the source's spans again)
+and as many markers: otherwise the
 caller re-decodes (the runtime's AR fallback) or repairs (`repair`: each span kept as often as
 the source has it, unknown placeholders dropped, missing spans appended in source order, lost
 accelerator markers put on the first words; a tag is never lost).
@@ -202,6 +203,10 @@ def restore(translation: str, p: Protected) -> Restored:
     # As the user sees it: each span as often in the result as in the source (the model may
     # also have written one as plain text).
     ok = ok and all(text.count(s) == p.source.count(s) for s in set(p.spans))
+    # ... and no other: the spans found in the result are the source's. A span restored
+    # before a letter can make a new one (`%1` then `d` reads as printf's `%1d`), and the model
+    # may write a `%` of its own: a host would hand either to printf.
+    ok = ok and Counter(_occurrences(protect(text))) == Counter(_occurrences(p))
     return Restored(text, ok)
 
 

@@ -53,6 +53,9 @@ HAND_WRITTEN = [
     ("Twice %s", "Deux fois <ph0> <ph0>"),
     ("Unknown", "Inconnu <ph3>"),
     ("%s", "<acc><ph0>"),
+    # a restored span that makes a new one with the next letter, and a `%` of the model's own
+    ('The item "%1" has sub-items', "L'élément « <ph0>d » a des sous-éléments"),
+    ("Unknown kind in %s tag at %L", "Type %LG inconnu dans la balise <ph0> à %L"),
 ]
 
 

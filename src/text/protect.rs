@@ -232,6 +232,10 @@ pub fn restore(translation: &str, p: &Protected) -> Restored {
         && p.spans
             .iter()
             .all(|s| out.matches(s.as_str()).count() == p.source.matches(s.as_str()).count());
+    // ... and no other: the spans found in the result are the source's. A span restored
+    // before a letter can make a new one (`%1` then `d` reads as printf's `%1d`), and the model
+    // may write a `%` of its own: a host would hand either to printf.
+    faithful = faithful && counts(occurrences(&protect(&out))) == counts(occurrences(p));
     Restored {
         text: out,
         faithful,
