@@ -47,11 +47,10 @@ from padir_export import model as padir_model
 from padir_export.config import ModelConfig, load_json
 from padir_export.model import PadirModel
 from padir_export.onnx_export import export_graph
-from padir_export.quantize import quantize_graph
+from padir_export.quantize import fold_weight_transposes, quantize_graph
 from profile_graphs import session  # the runtime's session settings
 
 import onnx
-from onnx import numpy_helper
 
 SRC_LEN, TGT_LEN, PAST_LEN = 20, 22, 20
 GRAPHS = ("decoder", "ar_decoder_step", "encoder")
@@ -71,14 +70,9 @@ SHORTLIST_KINDS = ("decoder", "ar_decoder_step")
 def weight_only_int8(src: Path, dst: Path) -> None:
     """Every MatMul with a constant weight as an 8-bit `MatMulNBits`."""
     model = onnx.load(src)
-    # The tied output projection reads the embedding through a Transpose: fold it into a
-    # constant, so that the quantizer sees a weight there too.
-    inits = {i.name: i for i in model.graph.initializer}
-    for node in list(model.graph.node):
-        if node.op_type == "Transpose" and node.input[0] in inits:
-            w = numpy_helper.to_array(inits[node.input[0]]).T.copy()
-            model.graph.initializer.append(numpy_helper.from_array(w, node.output[0]))
-            model.graph.node.remove(node)
+    # The tied output projection reads the embedding through a Transpose: as a constant, the
+    # quantizer sees a weight there too.
+    fold_weight_transposes(model)
     logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
     q = MatMulNBitsQuantizer(
         model, bits=8, block_size=64, is_symmetric=True, accuracy_level=4

@@ -120,16 +120,18 @@ def padded(lists: list[np.ndarray], vocab_size: int) -> np.ndarray:
     return out
 
 
+def learning_corpus(pipe: Pipeline) -> TokenizedCorpus:
+    """The student's targets when there are (the outputs to cover are the model's), else the
+    training pairs."""
+    if pipe.distilled_path.exists():
+        return TokenizedCorpus.load(pipe.distilled_path)
+    return pipe.train_corpus("teacher")
+
+
 def learn_for_export(pipe: Pipeline) -> Shortlist:
-    """The shortlist of config section `shortlist` (`frequent`, `per_source`, `pairs`), learned
-    from the student's targets when there are (the outputs to cover are the model's), else
-    from the training pairs."""
+    """The shortlist of config section `shortlist` (`frequent`, `per_source`, `pairs`)."""
     sc = pipe.cfg["shortlist"]
-    corpus = (
-        TokenizedCorpus.load(pipe.distilled_path)
-        if pipe.distilled_path.exists()
-        else pipe.train_corpus("teacher")
-    )
+    corpus = learning_corpus(pipe)
     counts = cooccurrence(corpus, pipe.model_cfg.vocab_size, sc.get("pairs", 400_000))
     return learn(*counts, sc["frequent"], sc["per_source"])
 
@@ -203,11 +205,7 @@ def main() -> None:
     from .pipeline import Pipeline
 
     pipe = Pipeline(args.config)
-    corpus = (
-        TokenizedCorpus.load(pipe.distilled_path)
-        if pipe.distilled_path.exists()
-        else pipe.train_corpus("teacher")
-    )
+    corpus = learning_corpus(pipe)
     vocab = pipe.model_cfg.vocab_size
     t0 = time.time()
     counts, src_df, tgt_df = cooccurrence(corpus, vocab, args.pairs)

@@ -60,6 +60,9 @@ pub struct ArState {
 impl OnnxModel {
     pub fn load(dir: &Path, manifest: &Manifest, options: &TranslatorOptions) -> Result<Self> {
         let mut graphs = open_graphs(dir, manifest, options)?;
+        // Optional (verify mode): opened exactly when the manifest lists it, which it may only
+        // with the other AR graphs.
+        let chunk = graphs.remove("ar_decoder_chunk");
         let mut take = |name: &str| {
             graphs
                 .remove(name)
@@ -70,10 +73,7 @@ impl OnnxModel {
                 shape,
                 encoder: take("ar_encoder")?,
                 step: take("ar_decoder_step")?,
-                chunk: match manifest.graphs.contains_key("ar_decoder_chunk") {
-                    true => Some(take("ar_decoder_chunk")?),
-                    false => None,
-                },
+                chunk,
             }),
             None => None,
         };
@@ -298,10 +298,14 @@ impl NarModel for OnnxModel {
             ],
             |o| dims::<f32, Ix3>(output(o, "encoder_hidden")?, "encoder_hidden"),
         )?;
-        let vocab = self
-            .shortlist
-            .as_ref()
-            .map(|sl| sl.batch(sources, self.special.eos));
+        // Padded with the vocabulary size, which the graph scores at -inf.
+        let vocab = self.shortlist.as_ref().map(|sl| {
+            let lists: Vec<Vec<i64>> = sources
+                .iter()
+                .map(|s| sl.for_source(s, self.special.eos))
+                .collect();
+            pad(&lists, self.special.vocab_size).0
+        });
         Ok(Encoded {
             hidden,
             mask,

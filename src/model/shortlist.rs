@@ -5,8 +5,6 @@
 
 use std::path::Path;
 
-use ndarray::Array2;
-
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"PDSL";
@@ -111,20 +109,6 @@ impl Shortlist {
             .filter(|&t| keep[t as usize])
             .collect()
     }
-
-    /// The decoder's `vocab` input for a batch: one sentence's list per row, padded with the
-    /// vocabulary size (which the graph scores at -inf).
-    pub fn batch(&self, sources: &[Vec<i64>], eos: i64) -> Array2<i64> {
-        let lists: Vec<Vec<i64>> = sources.iter().map(|s| self.for_source(s, eos)).collect();
-        let width = lists.iter().map(Vec::len).max().unwrap_or(1);
-        let mut out = Array2::from_elem((lists.len(), width), self.vocab_size as i64);
-        for (r, ids) in lists.iter().enumerate() {
-            for (i, &t) in ids.iter().enumerate() {
-                out[[r, i]] = t;
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
@@ -153,9 +137,6 @@ mod tests {
         assert_eq!(sl.for_source(&[4, 1], 1), vec![1, 3, 4]);
         // ids outside the vocabulary are ignored, not a panic
         assert_eq!(sl.for_source(&[-1, 99, 1], 1), vec![1, 3]);
-        let b = sl.batch(&[vec![5, 1], vec![4, 1]], 1);
-        assert_eq!(b.row(0).to_vec(), vec![1, 3, 5, 6, 7]);
-        assert_eq!(b.row(1).to_vec(), vec![1, 3, 4, 8, 8]);
     }
 
     #[test]
