@@ -53,7 +53,7 @@ from profile_graphs import session  # the runtime's session settings
 import onnx
 
 SRC_LEN, TGT_LEN, PAST_LEN = 20, 22, 20
-GRAPHS = ("decoder", "ar_decoder_step", "encoder")
+GRAPHS = ("decoder", "ar_decoder", "encoder")
 VARIANTS = (
     "fp32",
     "fp32-plain",
@@ -64,7 +64,7 @@ VARIANTS = (
     "int8-nbits",
     "int8-shortlist",
 )
-SHORTLIST_KINDS = ("decoder", "ar_decoder_step")
+SHORTLIST_KINDS = ("decoder", "ar_decoder")
 
 
 def weight_only_int8(src: Path, dst: Path) -> None:

@@ -166,7 +166,7 @@ def main() -> None:
     )
     print_profile(f"NAR decoder pass, batch 1, {TGT_LEN} positions", nar, args.top)
     ar = profile(
-        args.model / "ar_decoder_step.onnx",
+        args.model / "ar_decoder.onnx",
         lambda sess: ar_step_inputs(args.model, rng),
         args.threads,
         args.runs,

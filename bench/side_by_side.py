@@ -1,11 +1,13 @@
 """padir (PaDIR and its AR baseline) side by side with CTranslate2 on the same teacher weights.
 
-    .venv/bin/python bench/side_by_side.py --model onnx/en-fr \
+    .venv/bin/python -m padir_export.hf --config export/configs/en-fr.json --out /tmp/hf-teacher
+    .venv/bin/python bench/side_by_side.py --model onnx/en-fr --hf-teacher /tmp/hf-teacher \
         --input ../shared/data/test.instguide.en-fr.tsv --limit 300 --threads 1 2 --out docs/bench
 
 Same sentences, same thread counts, one machine, one run. padir is measured by `padir bench`
 (AR greedy and NAR at 1/2/4/8 iterations, length beam 1 and 3); CTranslate2 runs the teacher
-from `<model>/hf-teacher` converted to int8 and float32, greedy and beam 4, each configuration in
+from `--hf-teacher` (the same teacher in Hugging Face T5 form, which `padir_export.hf` writes
+from the packed teacher; not shipped with the model) converted to int8 and float32, greedy and beam 4, each configuration in
 its own process without PyTorch loaded (torch in the same process slows CTranslate2 down).
 Writes `side_by_side.{md,json,png}` into --out: one table, and BLEU against sentences/s.
 """
@@ -185,6 +187,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     ap.add_argument("--model", type=Path, default=REPO / "onnx" / "en-fr")
+    ap.add_argument(
+        "--hf-teacher",
+        type=Path,
+        required=True,
+        help="the model's teacher in Hugging Face form",
+    )
     ap.add_argument("--input", type=Path, required=True)
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -199,10 +207,11 @@ def main() -> None:
     if args.ct2_worker:
         return ct2_worker(args)
 
-    hf = args.model / "hf-teacher"
+    hf = args.hf_teacher
     if not (hf / "config.json").exists():
         sys.exit(
-            f"{hf} is missing: the side-by-side needs the teacher in Hugging Face form"
+            f"{hf} is missing: the side-by-side needs the teacher in Hugging Face form "
+            "(python -m padir_export.hf --config CONFIG --out DIR writes it)"
         )
     if not PADIR.exists():
         sys.exit("target/release/padir is missing: run `cargo build --release`")

@@ -11,8 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "onnx/tiny".into());
     let translator = Translator::load(&model, &TranslatorOptions::default())?;
-    if !translator.has_verify() {
-        return Err(format!("{model} has no ar_decoder_chunk graph: verify mode needs it").into());
+    if !translator.has_ar() {
+        return Err(format!("{model} has no AR graphs: verify mode needs them").into());
     }
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>()?;
     let verified = translator.translate(&lines, &DecodeOptions::verify())?;

@@ -24,18 +24,16 @@ pub struct Config {
     pub mode: Mode,
 }
 
-/// AR greedy, draft-and-verify with 1- and 2-pass drafts (where the model has its graph), then
+/// AR greedy, draft-and-verify with 1- and 2-pass drafts (where the model has its AR graphs), then
 /// PaDIR at 1, 2, 4 and 8 iterations with length beam 1 and 3, and length beam 3 pruned to the
 /// best length after the first pass.
-pub fn default_configs(has_ar: bool, has_verify: bool) -> Vec<Config> {
+pub fn default_configs(has_ar: bool) -> Vec<Config> {
     let mut out = Vec::new();
     if has_ar {
         out.push(Config {
             name: AR_CONFIG.into(),
             mode: Mode::Ar,
         });
-    }
-    if has_verify {
         for iterations in [1, 2] {
             out.push(Config {
                 name: format!("verify draft i={iterations}"),

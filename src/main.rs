@@ -442,7 +442,7 @@ fn bench(mut it: impl Iterator<Item = String>) -> Result<(), Error> {
         .iter()
         .map(|l| l.split('\t').nth(1).map(str::to_string))
         .collect();
-    let configs = padir::bench::default_configs(translator.has_ar(), translator.has_verify());
+    let configs = padir::bench::default_configs(translator.has_ar());
     let report = padir::bench::run(
         &translator,
         load_ms,

@@ -151,7 +151,7 @@ pub enum Mode {
     /// Draft-and-verify: exactly `Ar`'s output, in fewer teacher passes. PaDIR drafts each
     /// sentence with these settings (unset ones: [`VERIFY_DRAFT`], then the manifest's), the
     /// AR teacher checks each draft in one pass and keeps what it agrees with. Needs the
-    /// model's `ar_decoder_chunk` graph.
+    /// model's AR graphs, as `Ar` does.
     Verify(NarOptions),
 }
 

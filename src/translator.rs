@@ -138,14 +138,9 @@ impl Translator {
         &self.dir
     }
 
-    /// Whether the model ships the AR teacher graphs (`Mode::Ar`).
+    /// Whether the model ships the AR teacher graphs (`Mode::Ar` and `Mode::Verify`).
     pub fn has_ar(&self) -> bool {
         self.model.has_ar()
-    }
-
-    /// Whether the model ships the graph draft-and-verify needs (`Mode::Verify`).
-    pub fn has_verify(&self) -> bool {
-        self.model.has_ar_chunk()
     }
 
     /// Whether the model's vocabulary has placeholder tokens (`DecodeOptions::protect` applies).
@@ -270,19 +265,18 @@ impl Translator {
         let max_length = self.max_length(options)?;
         let plan = match &options.mode {
             Mode::Nar(o) => Plan::Nar(self.nar_params(o, max_length)?),
-            Mode::Ar if !self.model.has_ar() => {
+            Mode::Ar | Mode::Verify(_) if !self.model.has_ar() => {
                 return Err(Error::invalid(format!(
-                    "model {} ships no AR decoder",
-                    self.manifest.name
+                    "model {} ships no AR decoder, which {} mode needs",
+                    self.manifest.name,
+                    if options.mode == Mode::Ar {
+                        "AR"
+                    } else {
+                        "verify"
+                    }
                 )))
             }
             Mode::Ar => Plan::Ar,
-            Mode::Verify(_) if !self.model.has_ar_chunk() => {
-                return Err(Error::invalid(format!(
-                    "model {} ships no ar_decoder_chunk graph, which verify mode needs",
-                    self.manifest.name
-                )))
-            }
             Mode::Verify(o) => Plan::Verify(self.nar_params(&o.or(&VERIFY_DRAFT), max_length)?),
         };
         if options.batch_size == 0 || options.batch_size > MAX_BATCH_SIZE {

@@ -26,7 +26,7 @@ fn plain(mode: Mode) -> DecodeOptions {
 
 fn check_identical(model: &str) {
     let t = Translator::load(model, &TranslatorOptions::default()).unwrap();
-    assert!(t.has_verify(), "{model} ships no ar_decoder_chunk graph");
+    assert!(t.has_ar(), "{model} ships no AR graphs");
     for file in ["dev.en-fr.tsv", "test.instguide.en-fr.tsv"] {
         let src = sources(file);
         let ar = t.translate(&src, &plain(Mode::Ar)).unwrap();
@@ -60,21 +60,25 @@ fn verify_gives_exactly_the_ar_output_on_tiny() {
 }
 
 #[test]
-fn verify_needs_the_chunk_graph() {
-    // A model without `ar_decoder_chunk` says so instead of decoding some other way.
-    let dir = common::TempDir::with_tiny_copy("no-chunk");
+fn verify_needs_the_ar_graphs() {
+    // A model without the AR teacher says so instead of decoding some other way.
+    let dir = common::TempDir::with_tiny_copy("no-ar");
     let manifest = dir.path().join("model.json");
     let mut m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    m["graphs"]
-        .as_object_mut()
-        .unwrap()
-        .remove("ar_decoder_chunk");
+    let graphs = m["graphs"].as_object_mut().unwrap();
+    graphs.remove("ar_encoder");
+    graphs.remove("ar_decoder");
+    m.as_object_mut().unwrap().remove("ar");
     std::fs::write(&manifest, m.to_string()).unwrap();
     let t = Translator::load(dir.path(), &TranslatorOptions::default()).unwrap();
-    assert!(!t.has_verify());
+    assert!(!t.has_ar());
     let err = t
         .translate(&["Open the file."], &DecodeOptions::verify())
         .unwrap_err();
-    assert!(err.to_string().contains("ar_decoder_chunk"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no AR decoder, which verify mode needs"),
+        "{err}"
+    );
 }

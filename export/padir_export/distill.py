@@ -36,7 +36,7 @@ from .onnx_export import export_graph
 from .pipeline import REPO_ROOT, Pipeline
 from .reference import greedy_ar, pad_rows
 
-AR_GRAPHS = ("ar_encoder", "ar_decoder_step")
+AR_GRAPHS = ("ar_encoder", "ar_decoder")
 
 
 def open_teacher(pipe: Pipeline, threads: int) -> tuple[dict, dict]:

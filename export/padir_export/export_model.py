@@ -124,7 +124,7 @@ def write_manifest(pipe: Pipeline, out: Path, graphs: dict[str, Path], precision
         "tokenizer": {"file": "tokenizer.json", "sha256": sha256(out / "tokenizer.json")},
         "graphs": {k: {"file": p.name, "sha256": sha256(p)} for k, p in graphs.items()},
     }
-    if "ar_decoder_step" in graphs:
+    if "ar_decoder" in graphs:
         manifest["ar"] = {"layers": c.decoder_layers, "heads": c.num_heads, "head_dim": c.head_dim}
     if (out / SHORTLIST_FILE).exists() and "shortlist" in pipe.cfg:
         manifest["shortlist"] = {"file": SHORTLIST_FILE, "sha256": sha256(out / SHORTLIST_FILE)}

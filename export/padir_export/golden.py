@@ -73,7 +73,7 @@ def make_golden(model_dir: Path, texts: list[str], batch_size: int = 8) -> dict:
             "options": options,
             "outputs": run(ref.translate_nar, **options),
         }
-    if "ar_decoder_step" in ref.sessions:
+    if "ar_decoder" in ref.sessions:
         out["settings"]["ar"] = {"mode": "ar", "options": {}, "outputs": run(ref.translate_ar)}
     return out
 

@@ -5,7 +5,7 @@ head is padir's own (absent from Hugging Face checkpoints, kept out of saved one
 v1.0 layout is supported (`feed_forward_proj = "relu"`, tied embeddings): other variants are
 refused with a clear error rather than loaded wrongly.
 
-    python -m padir_export.hf --config export/configs/en-fr.json --out onnx/en-fr/hf-teacher
+    python -m padir_export.hf --config export/configs/en-fr.json --out /tmp/hf-teacher
 """
 
 from __future__ import annotations

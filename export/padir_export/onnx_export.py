@@ -103,27 +103,17 @@ class ArEncoderGraph(nn.Module):
         return self.model.cross_kv(self.model.encode(input_ids, attention_mask))
 
 
-class ArDecoderStepGraph(nn.Module):
+class ArDecoderGraph(nn.Module):
+    """The AR decoder over T tokens after the cache: per position the teacher's best next token
+    and its log-prob, and the cache grown by T. A greedy step is T = 1 (bit for bit what a
+    one-token graph gives, and as fast); draft-and-verify checks a whole draft with T > 1."""
+
     def __init__(self, model: PadirModel):
         super().__init__()
         self.model = model
         self.register_buffer(
             "bias", _forbidden_bias(model.cfg.vocab_size, [PAD_ID, UNK_ID, MASK_ID])
         )
-
-    def forward(
-        self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab=None
-    ):
-        logits, k, v = self.model.decode_step(
-            input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab
-        )
-        token_ids, token_logprobs = best_tokens(logits, self.bias, vocab)
-        return token_ids, token_logprobs, k, v
-
-
-class ArDecoderChunkGraph(ArDecoderStepGraph):
-    """The AR decoder over T tokens after the cache (draft-and-verify's check): per position
-    the teacher's best next token and its log-prob, and the cache grown by T."""
 
     def forward(
         self, input_ids, past_k, past_v, cross_k, cross_v, encoder_attention_mask, vocab=None
@@ -135,7 +125,7 @@ class ArDecoderChunkGraph(ArDecoderStepGraph):
         return token_ids, token_logprobs, k, v
 
 
-SHORTLIST_GRAPHS = ("decoder", "ar_decoder_step", "ar_decoder_chunk")
+SHORTLIST_GRAPHS = ("decoder", "ar_decoder")
 
 
 def example_inputs(
@@ -195,10 +185,10 @@ def _example_inputs(
             "encoder_hidden": hidden,
             "encoder_attention_mask": src_mask,
         }
-    if kind in ("ar_decoder_step", "ar_decoder_chunk"):
+    if kind == "ar_decoder":
         shape = (cfg.decoder_layers, batch, cfg.num_heads)
         return {
-            "input_ids": ids(batch, 1 if kind == "ar_decoder_step" else tgt),
+            "input_ids": ids(batch, tgt),
             "past_k": torch.randn(*shape, past, cfg.head_dim, generator=g),
             "past_v": torch.randn(*shape, past, cfg.head_dim, generator=g),
             "cross_k": torch.randn(*shape, src, cfg.head_dim, generator=g),
@@ -213,14 +203,7 @@ GRAPHS = {
     "length_predictor": (LengthPredictorGraph, ["length_logprobs"]),
     "decoder": (NarDecoderGraph, ["token_ids", "token_logprobs"]),
     "ar_encoder": (ArEncoderGraph, ["cross_k", "cross_v"]),
-    "ar_decoder_step": (
-        ArDecoderStepGraph,
-        ["token_ids", "token_logprobs", "present_k", "present_v"],
-    ),
-    "ar_decoder_chunk": (
-        ArDecoderChunkGraph,
-        ["token_ids", "token_logprobs", "present_k", "present_v"],
-    ),
+    "ar_decoder": (ArDecoderGraph, ["token_ids", "token_logprobs", "present_k", "present_v"]),
 }
 
 
@@ -248,7 +231,7 @@ def _graph_dynamic_shapes(kind: str) -> dict:
     cache = {1: b, 3: p}
     kv = {1: b, 3: s}
     return {
-        "input_ids": {0: b} if kind == "ar_decoder_step" else {0: b, 1: t},
+        "input_ids": {0: b, 1: t},
         "past_k": cache,
         "past_v": cache,
         "cross_k": kv,

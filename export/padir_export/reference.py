@@ -324,7 +324,7 @@ def greedy_ar(sessions, shape: dict, src_ids: np.ndarray, src_mask: np.ndarray, 
     out: list[list[int]] = [[] for _ in range(b)]
     lps: list[list[float]] = [[] for _ in range(b)]
     while alive:
-        tok, lp, past_k, past_v = sessions["ar_decoder_step"].run(
+        tok, lp, past_k, past_v = sessions["ar_decoder"].run(
             None,
             {
                 "input_ids": prev,
@@ -335,6 +335,7 @@ def greedy_ar(sessions, shape: dict, src_ids: np.ndarray, src_mask: np.ndarray, 
                 "encoder_attention_mask": src_mask,
             },
         )
+        tok, lp = tok[:, 0], lp[:, 0]  # one step: the graph's T = 1
         keep = []
         for k, s in enumerate(alive):
             lps[s].append(float(lp[k]))

@@ -141,7 +141,7 @@ def test_the_student_curve_scores_padir_after_2_and_4_passes(tmp_path, tiny_dir,
     assert manifest["shortlist"]["file"] == "shortlist.bin"
     ref = ReferenceTranslator(model_dir)
     assert "vocab" in {i.name for i in ref.sessions["decoder"].get_inputs()}
-    assert "vocab" not in {i.name for i in ref.sessions["ar_decoder_step"].get_inputs()}
+    assert "vocab" not in {i.name for i in ref.sessions["ar_decoder"].get_inputs()}
     src = np.array(ref.tok.encode("Open the file").ids)
     (out,) = ref.translate_nar(["Open the file"])
     assert out.ids and set(out.ids) <= set(ref.shortlist.for_source(src).tolist())
@@ -265,7 +265,8 @@ def test_a_probe_arm_differs_from_its_base_only_in_its_settings():
     assert arm["model"] == {"encoder_layers": 6}
     assert base["teacher"]["init"] == "x"  # the base is left as it was
     # An explicit init (continuing a shipped model) is a setting like any other.
-    assert arm_config(base, "c", ["teacher.init=onnx/en-fr/hf-teacher"], 5)["teacher"]["init"]
+    init = "teacher.init=export/checkpoints/en-fr/round6-hf-teacher"
+    assert arm_config(base, "c", [init], 5)["teacher"]["init"]
 
 
 def test_a_shipped_embedding_is_carried_into_a_changed_vocabulary():

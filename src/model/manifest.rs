@@ -28,9 +28,8 @@ pub struct Manifest {
     pub length_predictor: LengthPredictor,
     pub decode: DecodeDefaults,
     pub tokenizer: FileEntry,
-    /// Graph name (`encoder`, `length_predictor`, `decoder`, `ar_encoder`, `ar_decoder_step`,
-    /// `ar_decoder_chunk`) to file; the AR graphs are optional, and the chunk graph (verify
-    /// mode) needs the other two.
+    /// Graph name (`encoder`, `length_predictor`, `decoder`, `ar_encoder`, `ar_decoder`) to
+    /// file; the two AR graphs (the baseline and verify mode) are optional.
     pub graphs: BTreeMap<String, FileEntry>,
     pub ar: Option<ArShape>,
     /// The lexical shortlist (`shortlist.bin`) the NAR decoder scores each sentence over;
@@ -136,14 +135,9 @@ impl Manifest {
                 return Err(Error::model(format!("graph {g:?} is missing")));
             }
         }
-        if self.graphs.contains_key("ar_decoder_step") != self.ar.is_some() {
+        if self.graphs.contains_key("ar_decoder") != self.ar.is_some() {
             return Err(Error::model(
                 "an AR decoder needs the \"ar\" cache shape, and vice versa",
-            ));
-        }
-        if self.graphs.contains_key("ar_decoder_chunk") && self.ar.is_none() {
-            return Err(Error::model(
-                "graph \"ar_decoder_chunk\" needs the AR graphs",
             ));
         }
         if !matches!(self.length_predictor.kind.as_str(), "offset" | "absolute") {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ndarray::{s, Array2, Array3, Array5, ArrayD, Axis, Ix1, Ix2, Ix3, Ix5};
+use ndarray::{s, Array2, Array3, Array5, ArrayD, Axis, Ix2, Ix3, Ix5};
 use ort::session::SessionOutputs;
 use ort::value::TensorRef;
 
@@ -35,9 +35,9 @@ pub struct OnnxModel {
 struct ArGraphs {
     shape: ArShape,
     encoder: Graph,
-    step: Graph,
-    /// The decoder over several tokens after the cache (draft-and-verify); optional.
-    chunk: Option<Graph>,
+    /// The decoder over `T` tokens after the cache: `T = 1` for a greedy step, the rest of a
+    /// draft when draft-and-verify checks it.
+    decoder: Graph,
 }
 
 /// NAR encoder output of a batch.
@@ -60,9 +60,6 @@ pub struct ArState {
 impl OnnxModel {
     pub fn load(dir: &Path, manifest: &Manifest, options: &TranslatorOptions) -> Result<Self> {
         let mut graphs = open_graphs(dir, manifest, options)?;
-        // Optional (verify mode): opened exactly when the manifest lists it, which it may only
-        // with the other AR graphs.
-        let chunk = graphs.remove("ar_decoder_chunk");
         let mut take = |name: &str| {
             graphs
                 .remove(name)
@@ -72,8 +69,7 @@ impl OnnxModel {
             Some(shape) => Some(ArGraphs {
                 shape,
                 encoder: take("ar_encoder")?,
-                step: take("ar_decoder_step")?,
-                chunk,
+                decoder: take("ar_decoder")?,
             }),
             None => None,
         };
@@ -132,11 +128,6 @@ impl OnnxModel {
         self.ar.is_some()
     }
 
-    /// Whether the model ships the AR graph draft-and-verify checks drafts with.
-    pub fn has_ar_chunk(&self) -> bool {
-        self.ar.as_ref().is_some_and(|ar| ar.chunk.is_some())
-    }
-
     fn ar(&self) -> Result<&ArGraphs> {
         self.ar
             .as_ref()
@@ -145,13 +136,12 @@ impl OnnxModel {
 }
 
 /// The graphs this runtime runs (a manifest may list others: they are not opened).
-const GRAPHS: [&str; 6] = [
+const GRAPHS: [&str; 5] = [
     "encoder",
     "length_predictor",
     "decoder",
     "ar_encoder",
-    "ar_decoder_step",
-    "ar_decoder_chunk",
+    "ar_decoder",
 ];
 
 /// Open every graph of the manifest, each on its own thread: building a session (parsing,
@@ -384,14 +374,13 @@ impl NarModel for OnnxModel {
     }
 }
 
-/// Run an AR decoder graph (`ar_decoder_step` or `ar_decoder_chunk`) on `input_ids` after the
-/// cache of `st`, which it replaces with the grown one; the best tokens and their log-probs,
-/// of rank `D` (`[B]` for the step graph, `[B,T]` for the chunk graph).
-fn run_cached<D: ndarray::Dimension>(
+/// Run the AR decoder on `input_ids [B,T]` after the cache of `st`, which it replaces with the
+/// grown one; the best next token and its log-prob per position, `[B,T]` each.
+fn run_cached(
     graph: &Graph,
     st: &mut ArState,
     input_ids: &Array2<i64>,
-) -> Result<(ndarray::Array<i64, D>, ndarray::Array<f32, D>)> {
+) -> Result<(Array2<i64>, Array2<f32>)> {
     let inputs = vec![
         ("input_ids", input(input_ids)?),
         ("past_k", input(&st.past_k)?),
@@ -402,8 +391,8 @@ fn run_cached<D: ndarray::Dimension>(
     ];
     let (tokens, logprobs, k, v) = run(graph, inputs, |o| {
         Ok((
-            dims::<i64, D>(output(o, "token_ids")?, "token_ids")?,
-            dims::<f32, D>(output(o, "token_logprobs")?, "token_logprobs")?,
+            dims::<i64, Ix2>(output(o, "token_ids")?, "token_ids")?,
+            dims::<f32, Ix2>(output(o, "token_logprobs")?, "token_logprobs")?,
             dims::<f32, Ix5>(output(o, "present_k")?, "present_k")?,
             dims::<f32, Ix5>(output(o, "present_v")?, "present_v")?,
         ))
@@ -456,8 +445,8 @@ impl ArModel for OnnxModel {
         let ar = self.ar()?;
         let prev = Array2::from_shape_vec((previous.len(), 1), previous.to_vec())
             .map_err(|e| Error::runtime(e.to_string()))?;
-        let (tokens, logprobs) = run_cached::<Ix1>(&ar.step, st, &prev)?;
-        Ok((tokens.to_vec(), logprobs.to_vec()))
+        let (tokens, logprobs) = run_cached(&ar.decoder, st, &prev)?;
+        Ok((tokens.column(0).to_vec(), logprobs.column(0).to_vec()))
     }
 
     fn retain(&self, st: &mut ArState, rows: &[usize]) -> Result<()> {
@@ -474,9 +463,7 @@ impl ArModel for OnnxModel {
 
 impl ArChunkModel for OnnxModel {
     fn check(&self, st: &mut ArState, tokens: &[i64]) -> Result<(Vec<i64>, Vec<f32>)> {
-        let chunk = self.ar()?.chunk.as_ref().ok_or_else(|| {
-            Error::invalid("this model ships no ar_decoder_chunk graph (needed by verify mode)")
-        })?;
+        let ar = self.ar()?;
         if st.past_k.dim().1 != 1 {
             return Err(Error::runtime(
                 "draft verification runs one sentence at a time",
@@ -484,7 +471,7 @@ impl ArChunkModel for OnnxModel {
         }
         let ids = Array2::from_shape_vec((1, tokens.len()), tokens.to_vec())
             .map_err(|e| Error::runtime(e.to_string()))?;
-        let (best, logprobs) = run_cached::<Ix2>(chunk, st, &ids)?;
+        let (best, logprobs) = run_cached(&ar.decoder, st, &ids)?;
         Ok((best.row(0).to_vec(), logprobs.row(0).to_vec()))
     }
 
