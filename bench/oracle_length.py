@@ -34,9 +34,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    sources, refs = read_tsv(args.input)
-    sources = [s for s in sources[: args.limit] if s.strip()]
-    refs = [r for s, r in zip(sources, refs) if s.strip()]
+    pairs = list(zip(*read_tsv(args.input)))[: args.limit]
+    sources = [s for s, _ in pairs if s.strip()]
+    refs = [r for s, r in pairs if s.strip()]
     ref = ReferenceTranslator(args.model, threads=args.threads)
     texts = [protect(s).text for s in sources] if has_placeholders(ref.tok) else sources
 

@@ -7,8 +7,9 @@
 Same sentences, same thread counts, one machine, one run. padir is measured by `padir bench`
 (AR greedy and NAR at 1/2/4/8 iterations, length beam 1 and 3); CTranslate2 runs the teacher
 from `--hf-teacher` (the same teacher in Hugging Face T5 form, which `padir_export.hf` writes
-from the packed teacher; not shipped with the model) converted to int8 and float32, greedy and beam 4, each configuration in
-its own process without PyTorch loaded (torch in the same process slows CTranslate2 down).
+from the packed teacher; not shipped with the model) converted to int8 and float32, greedy and
+beam 4, each configuration in its own process without PyTorch loaded (torch in the same process
+slows CTranslate2 down).
 Writes `side_by_side.{md,json,png}` into --out: one table, and BLEU against sentences/s.
 """
 

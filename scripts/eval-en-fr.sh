@@ -20,7 +20,8 @@ for run in "onnx/en-fr test.instguide" "onnx/en-fr dev" "$FP32 test.instguide" "
   echo "== $cmd"
   { echo "\`$cmd\`"; echo; target/release/$cmd; } > "docs/eval/$precision-$set-$LIMIT.md"
 done
-HF=${PADIR_RUNS:-$HOME/.cache/padir/runs}/en-fr/hf-teacher  # CTranslate2's copy of the teacher
-[ -f "$HF/config.json" ] || .venv/bin/python -m padir_export.hf --config export/configs/en-fr.json --out "$HF"
+# CTranslate2 reads the teacher in Hugging Face form, written afresh from the current teacher.
+HF=${PADIR_RUNS:-$HOME/.cache/padir/runs}/en-fr/hf-teacher
+.venv/bin/python -m padir_export.hf --config export/configs/en-fr.json --out "$HF"
 .venv/bin/python bench/side_by_side.py --model onnx/en-fr --hf-teacher "$HF" \
   --input ../shared/data/test.instguide.en-fr.tsv --limit "$LIMIT" --threads "$THREADS" --out docs/bench

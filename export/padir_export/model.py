@@ -313,15 +313,9 @@ class PadirModel(nn.Module):
         enc_mask: Tensor,  # [B,S]
         vocab: Tensor | None = None,  # [B,K] a shortlist (`lm_logits`)
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One causal decoder step at position P; returns logits [B,V] (or [B,K] over `vocab`)
-        and the grown cache."""
-        p = past_k.shape[3]
-        pos_q = torch.arange(p, p + 1, device=token.device)
-        pos_k = torch.arange(p + 1, device=token.device)
-        self_bias = self.decoder.bias_attention.position_bias(pos_q, pos_k)
-        logits, k, v = self._decode_cached(
-            token, self_bias, past_k, past_v, cross_k, cross_v, enc_mask, vocab
-        )
+        """One causal decoder step at position P (a chunk of one token, as the exported AR
+        decoder runs it); returns logits [B,V] (or [B,K] over `vocab`) and the grown cache."""
+        logits, k, v = self.decode_chunk(token, past_k, past_v, cross_k, cross_v, enc_mask, vocab)
         return logits[:, 0], k, v
 
     def decode_chunk(

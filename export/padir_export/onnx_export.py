@@ -106,7 +106,7 @@ class ArEncoderGraph(nn.Module):
 class ArDecoderGraph(nn.Module):
     """The AR decoder over T tokens after the cache: per position the teacher's best next token
     and its log-prob, and the cache grown by T. A greedy step is T = 1 (bit for bit what a
-    one-token graph gives, and as fast); draft-and-verify checks a whole draft with T > 1."""
+    one-token graph gives); draft-and-verify checks a whole draft with T > 1."""
 
     def __init__(self, model: PadirModel):
         super().__init__()
