@@ -14,7 +14,10 @@ CONFIG=${1:-export/configs/en-fr.json}
 NAME=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['name'])" "$CONFIG")
 RUNS=${PADIR_RUNS:-$HOME/.cache/padir/runs}/$NAME
 [ -f "$RUNS/teacher.pt" ] || $PY -m padir_export.train --config $CONFIG --stage teacher
-[ -f "$RUNS/distilled.npz" ] || $PY -m padir_export.distill --config $CONFIG
+# The student's corpus: distilled by this config's teacher, or by the one its `distill.from`
+# names (the GPU round's big teacher: scripts/device-round.sh restores its distillation).
+read -r DISTILL DISTILLED < <($PY -c "import sys; from padir_export.pipeline import Pipeline; p = Pipeline(sys.argv[1]); print(p.distill_config, p.distilled_path)" "$CONFIG")
+[ -f "$DISTILLED" ] || $PY -m padir_export.distill --config "$DISTILL"
 [ -f "$RUNS/student.pt" ] || $PY -m padir_export.train --config $CONFIG --stage student
 $PY -m padir_export.export_model --config $CONFIG --out "$RUNS/fp32"
 $PY -m padir_export.quantize --model "$RUNS/fp32" --out onnx/en-fr

@@ -77,12 +77,30 @@ def unpack(path, model) -> dict:
     return packed["state"]
 
 
+def unpack_final(pipe: Pipeline, stage: str) -> None:
+    """The packed weights of a finished stage (a GPU round's, made on another machine) as the
+    stage's final weights in the run directory, which export and distillation read."""
+    path = REPO_ROOT / pipe.cfg[stage]["resume"]
+    model = pipe.new_model(causal=(stage == "teacher"))
+    state = unpack(path, model)
+    pipe.save_final(stage, model, step=state["step"])
+    print(f"unpacked {path} (step {state['step']}) into {pipe.final_path(stage)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--config", required=True)
     ap.add_argument("--stage", choices=["teacher", "distill", "student"], required=True)
+    ap.add_argument(
+        "--unpack-final",
+        action="store_true",
+        help="the reverse, for a finished stage: its packed weights become its final weights",
+    )
     args = ap.parse_args()
-    pack(Pipeline(args.config), args.stage)
+    if args.unpack_final:
+        unpack_final(Pipeline(args.config), args.stage)
+    else:
+        pack(Pipeline(args.config), args.stage)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ become the PaDIR student's targets (the standard recipe for non-autoregressive s
     python -m padir_export.distill --config export/configs/en-fr.json
 
 The teacher runs greedily through its exported ONNX graphs (KV cache, ONNX Runtime), in batches
-of similar source lengths. With `distill.min_length_ratio` set, a teacher output shorter than that
+of similar source lengths; on a machine with a GPU, through PyTorch on the GPU instead
+(`--backend`). With `distill.min_length_ratio` set, a teacher output shorter than that
 share of the human reference (in tokens), or unfinished, is replaced by the reference: a small
 teacher leaves out parts of sentences, and a student learning those outputs learns to predict
 short lengths. Resumable: the corpus is cut into shards saved as
@@ -28,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 from tqdm import tqdm
 
 from .data import TokenizedCorpus
+from .evaluate import greedy_ids
 from .export_model import PARITY_TOLERANCE, parity
 from .onnx_export import export_graph
 from .pipeline import REPO_ROOT, Pipeline
@@ -100,24 +103,63 @@ def distill_subset(n: int, max_pairs: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(0).permutation(n)[:max_pairs])
 
 
-def distill(pipe: Pipeline, threads: int, shard_size: int = 20_000) -> Path:
-    corpus = pipe.train_corpus("teacher")
-    max_len = pipe.cfg["student"]["max_len"]
+def default_backend() -> str:
+    return "torch" if torch.cuda.is_available() else "onnx"
+
+
+def open_translator(pipe: Pipeline, threads: int, backend: str):
+    """Source ids -> the teacher's greedy outputs. `onnx`: its exported graphs in ONNX Runtime,
+    on the CPU (as padir's runtime translates); `torch`: the PyTorch model with its KV cache, in
+    large batches on a GPU where there is one (the GPU round, `gpu_round.py`). Both greedy:
+    they differ only where two tokens tie within float rounding."""
+    limit = pipe.model_cfg.max_target_len
+    if backend == "torch":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        teacher = pipe.load_final("teacher").to(device)
+        max_tokens = 100_000 if device.type == "cuda" else 4000
+        return lambda sources: greedy_ids(teacher, sources, limit, max_tokens)[0]
+    sessions, shape = open_teacher(pipe, threads)
+    return lambda sources: translate_ids(sessions, shape, sources, limit)
+
+
+def distill(
+    pipe: Pipeline,
+    threads: int,
+    shard_size: int = 20_000,
+    backend: str | None = None,
+    assemble_only: bool = False,
+) -> Path:
+    """Translate the shards not done yet (none with `assemble_only`: a GPU round's packed
+    shards, its teacher left behind), then assemble the student's corpus from the shards."""
+    backend = backend or default_backend()
+    corpus = pipe.human_corpus()
+    max_len = pipe.cfg.get("distill", {}).get("max_len") or pipe.cfg["student"]["max_len"]
     shard_dir = pipe.runs / "distill"
     packed = pipe.cfg.get("distill", {}).get("resume")
     if packed and (REPO_ROOT / packed).exists() and not any(shard_dir.glob("shard-*.npz")):
         unpack_shards(REPO_ROOT / packed, shard_dir, teacher_step(pipe))
     chosen = distill_subset(len(corpus), pipe.cfg.get("distill", {}).get("max_pairs"))
+    # `budget_minutes`: a GPU round's lease is fixed, and the shards done by then make the
+    # corpus; their pairs are then drawn at random (the corpus is ordered by origin), so that
+    # a cut leaves a sample of every kind of text.
+    budget = pipe.cfg.get("distill", {}).get("budget_minutes")
+    if budget:
+        chosen = np.random.default_rng(0).permutation(chosen)
     paths = [shard_dir / f"shard-{k:05d}.npz" for k in range(-(-len(chosen) // shard_size))]
     missing = [(k * shard_size, p) for k, p in enumerate(paths) if not p.exists()]
-    # The teacher's graphs are exported and opened only when a shard is left to translate.
-    sessions, shape = open_teacher(pipe, threads) if missing else (None, None)
+    if assemble_only:
+        missing = []
+    # The teacher is opened only when a shard is left to translate.
+    translate = open_translator(pipe, threads, backend) if missing else None
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.time() + 60 * budget if budget else None
     for start, path in tqdm(missing, desc="distill shards", unit="shard"):
+        if deadline is not None and time.time() >= deadline:
+            pipe.log("distill", f"budget of {budget} min spent: {path.name} and later left out")
+            break
         t0 = time.time()
         idx = [int(i) for i in chosen[start : start + shard_size] if len(corpus.src(i)) <= max_len]
-        outs = translate_ids(
-            sessions, shape, [corpus.src(i) for i in idx], pipe.model_cfg.max_target_len
-        )
+        outs = translate([corpus.src(i) for i in idx])
         off = np.zeros(len(outs) + 1, dtype=np.int64)
         off[1:] = np.cumsum([len(o) for o in outs])
         flat = np.fromiter((t for o in outs for t in o), dtype=np.int32, count=int(off[-1]))
@@ -133,8 +175,6 @@ def teacher_step(pipe: Pipeline) -> int | None:
     resume = pipe.cfg["teacher"].get("resume")
     if not resume or not (REPO_ROOT / resume).exists():
         return None
-    import torch  # only here: distillation itself runs on ONNX Runtime
-
     return int(torch.load(REPO_ROOT / resume, weights_only=False)["state"]["step"])
 
 
@@ -244,8 +284,19 @@ def main() -> None:
     ap.add_argument("--config", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--shard-size", type=int, default=20_000)
+    ap.add_argument(
+        "--backend",
+        choices=["onnx", "torch"],
+        default=None,
+        help="onnx (CPU) or torch (GPU); default: torch where CUDA is there, else onnx",
+    )
+    ap.add_argument(
+        "--assemble-only",
+        action="store_true",
+        help="translate nothing: the corpus from the shards there are (or `distill.resume`)",
+    )
     args = ap.parse_args()
-    distill(Pipeline(args.config), args.threads, args.shard_size)
+    distill(Pipeline(args.config), args.threads, args.shard_size, args.backend, args.assemble_only)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def greedy_ids(
 ) -> tuple[list[list[int]], list[bool]]:
     """Greedy AR outputs (without </s>) for source ids ending in </s>, in input order, and
     whether each ran into its length limit (2 * source + 10 tokens, as in distillation).
-    With `vocab`, sentence i may only emit the ids in vocab[i] (a lexical shortlist)."""
+    With `vocab`, sentence i may only emit the ids in vocab[i] (a lexical shortlist).
+    `max_tokens` bounds a batch's padded source tokens (large on a GPU: distillation)."""
     assert model.causal, "greedy decoding is the AR teacher's"
     was_training = model.training
     model.eval()
@@ -103,7 +104,7 @@ def greedy_ids(
     cut = [False] * len(sources)
     for idx in _length_sorted_batches([len(s) for s in sources], max_tokens):
         src, src_mask = _pad([sources[i] for i in idx], device)
-        limits = [min(2 * len(sources[i]) + 10, max_target_len) for i in idx]
+        limits = torch.tensor([min(2 * len(sources[i]) + 10, max_target_len) for i in idx])
         enc = model.encode(src, src_mask)
         cross_k, cross_v = model.cross_kv(enc)
         past_k, past_v = (t.to(device) for t in model.empty_cache(len(idx)))
@@ -113,28 +114,31 @@ def greedy_ids(
             for k, i in enumerate(idx):
                 banned[k, torch.as_tensor(vocab[i], dtype=torch.long)] = False
             banned = banned.to(device)
+        # Every row steps until all have written </s> or reached their limit; the outputs are
+        # cut afterwards, on the CPU, in one go (no per-row work, nor a sync, inside the loop
+        # but the one `all()` check: thousands of rows a batch when distilling on a GPU).
+        steps = []
         prev = torch.full((len(idx), 1), PAD_ID, dtype=torch.long, device=device)
-        alive = torch.ones(len(idx), dtype=torch.bool)
-        for step in range(max(limits)):
+        finished = torch.zeros(len(idx), dtype=torch.bool, device=device)
+        dev_limits = limits.to(device)
+        for step in range(int(limits.max())):
             logits, past_k, past_v = model.decode_step(
                 prev, past_k, past_v, cross_k, cross_v, src_mask
             )
             if banned is not None:
                 logits = logits.masked_fill(banned, float("-inf"))
-            tok = logits.argmax(-1).cpu()
-            for k, i in enumerate(idx):
-                if not alive[k]:
-                    continue
-                if int(tok[k]) == EOS_ID:
-                    alive[k] = False
-                elif step + 1 >= limits[k]:
-                    out[i].append(int(tok[k]))
-                    alive[k], cut[i] = False, True
-                else:
-                    out[i].append(int(tok[k]))
-            if not alive.any():
+            tok = logits.argmax(-1)
+            steps.append(tok)
+            finished |= (tok == EOS_ID) | (step + 1 >= dev_limits)
+            if bool(finished.all()):
                 break
-            prev = tok[:, None].to(device)
+            prev = tok[:, None]
+        toks = torch.stack(steps, 1).cpu().numpy()
+        for k, i in enumerate(idx):
+            row = toks[k, : int(limits[k])]
+            eos = np.flatnonzero(row == EOS_ID)
+            out[i] = row[: eos[0]].tolist() if len(eos) else row.tolist()
+            cut[i] = not len(eos)
     model.train(was_training)
     return out, cut
 

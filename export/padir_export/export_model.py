@@ -88,6 +88,7 @@ def export_run(
         if diff > PARITY_TOLERANCE:
             raise SystemExit(f"parity check failed for {kind}: {diff:.2e} > {PARITY_TOLERANCE}")
         graphs[kind] = path
+    pipe.tokenizer()  # makes the run's copy where it has none yet (trained on another machine)
     shutil.copy(pipe.tokenizer_path, out / "tokenizer.json")
     manifest = write_manifest(pipe, out, graphs, precision="fp32")
     return manifest

@@ -79,21 +79,36 @@ class Pipeline:
         return TokenizedCorpus.load(cache)
 
     def train_corpus(self, stage: str) -> TokenizedCorpus:
-        if stage == "student" and self.cfg["student"].get("distilled", True):
+        """What `stage` trains on: the distilled corpus where its config says `distilled` (the
+        student's default), else the human translations."""
+        if self.cfg[stage].get("distilled", stage == "student"):
             if not self.distilled_path.exists():
                 sys.exit(
                     f"{self.distilled_path} is missing: run `python -m padir_export.distill "
-                    f"--config {self.config_path}` after the teacher"
+                    f"--config {self.distill_config}` after its teacher"
                 )
             return TokenizedCorpus.load(self.distilled_path)
+        return self.human_corpus()
+
+    def human_corpus(self) -> TokenizedCorpus:
+        """The training pairs as people translated them (what a teacher distils from)."""
         return self._corpus("train", self.path("train"), self.cfg["data"].get("max_train_pairs"))
 
     def dev_corpus(self, stage: str) -> TokenizedCorpus:
         return self._corpus("dev", self.path("dev"), None)
 
     @property
+    def distill_config(self) -> Path:
+        """The config whose teacher distils this run's corpus: this one, or the run that
+        `distill.from` names (a bigger teacher that only distils, `en-fr-big.json`)."""
+        other = self.cfg.get("distill", {}).get("from")
+        return REPO_ROOT / other if other else self.config_path
+
+    @property
     def distilled_path(self) -> Path:
-        return self.runs / "distilled.npz"
+        if not self.cfg.get("distill", {}).get("from"):
+            return self.runs / "distilled.npz"
+        return self.runs.parent / load_json(self.distill_config)["name"] / "distilled.npz"
 
     # ---- models -------------------------------------------------------------------------------
     def new_model(self, causal: bool) -> PadirModel:

@@ -84,6 +84,14 @@ def corrupt(labels: torch.Tensor, content: torch.Tensor, vocab: int, gen: torch.
     return out
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """To a GPU from pinned memory without waiting: the host prepares the next batch while the
+    GPU still runs this step (a pageable copy would wait for the step to end)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
     cfg = model.cfg
     device = model.shared.weight.device
@@ -95,7 +103,7 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
     # The corruption draws from a CPU generator (the same on every device), then all moves.
     corrupted = corrupt(labels, content, cfg.vocab_size, gen) if stage == "student" else None
     src_ids, src_mask, labels, dec_mask, tgt_lens, content = (
-        t.to(device) for t in (src_ids, src_mask, labels, dec_mask, tgt_lens, content)
+        to_device(t, device) for t in (src_ids, src_mask, labels, dec_mask, tgt_lens, content)
     )
     ls = tc.get("label_smoothing", 0.0)
     enc = model.encode(src_ids, src_mask)
@@ -113,7 +121,7 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
         return tok_loss, len_loss
     # Student: corrupted aligned input, EOS kept in place, loss on every target position;
     # then `unroll_stages - 1` more passes fed with the previous pass's argmax (SUNDAE-style).
-    dec_in = corrupted.to(device)
+    dec_in = to_device(corrupted, device)
     target = labels.masked_fill(dec_mask == 0, -100)
     tok_loss = 0.0
     for _ in range(tc.get("unroll_stages", 1)):
@@ -274,15 +282,20 @@ def done(state: dict, max_steps: int | None) -> bool:
     return max_steps is not None and state["step"] >= max_steps
 
 
+def curve_path(pipe: Pipeline, stage: str) -> Path:
+    """In the repository when `curve` names a file there (the curve of a run that goes on over
+    several sessions is committed), else in the run directory."""
+    curve = pipe.cfg[stage].get("curve")
+    return REPO_ROOT / curve if curve else pipe.runs / f"{stage}-curve.tsv"
+
+
 class Curve:
     """The learning curve of a stage: `<runs>/<stage>-curve.tsv`, one row per evaluation. The
     teacher's rows hold dev token loss and greedy BLEU; the student's its dev loss (as trained:
     tokens and length, smoothed) and PaDIR BLEU after 2 and 4 passes (`evaluate.py`)."""
 
     def __init__(self, pipe: Pipeline, stage: str, tc: dict):
-        # In the repository when `curve` names a file there (the curve of a run that goes on
-        # over several sessions is committed), else in the run directory.
-        self.path = REPO_ROOT / tc["curve"] if tc.get("curve") else pipe.runs / f"{stage}-curve.tsv"
+        self.path = curve_path(pipe, stage)
         self.every = tc.get("eval_every")
         self.n = tc.get("eval_sentences", 500)
         self.pipe, self.stage, self.tc = pipe, stage, tc
@@ -462,16 +475,20 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
         tmp.rename(ckpt_path)
 
     # `max_steps` (optional) ends the stage early, as finished: a fixed, reproducible budget for
-    # machines where a whole epoch does not fit.
+    # machines where a whole epoch does not fit. `budget_minutes` does the same after that much
+    # wall-clock time of this run (evaluations included): the GPU round's stages (`gpu_round.py`).
     max_steps = tc.get("max_steps")
-    while state["epoch"] < tc["epochs"] and not done(state, max_steps):
+    budget = tc.get("budget_minutes")
+    deadline = t_start + 60 * budget if budget else None
+    over_budget = False  # decided by all processes together
+    while state["epoch"] < tc["epochs"] and not done(state, max_steps) and not over_budget:
         batches = make_batches(
             corpus, tc["batch_tokens"], tc["max_len"], seed=1000 + state["epoch"]
         )
         state["batches"] = len(batches)
         # Each step takes `world` batches, one per process (the last step of an epoch may
         # leave a process without one: it contributes zero gradients).
-        while state["batch"] < len(batches) and not done(state, max_steps):
+        while state["batch"] < len(batches) and not done(state, max_steps) and not over_budget:
             mine = state["batch"] + rank
             idx = batches[mine] if mine < len(batches) else batches[state["batch"]][:0]
             for g in opt.param_groups:
@@ -521,6 +538,8 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                     )
                 t_ckpt = time.time()
             timed_out = max_minutes is not None and time.time() - t_start > 60 * max_minutes
+            if deadline is not None:
+                over_budget = any_rank(time.time() >= deadline, world, device)
             if any_rank(stop["requested"] or timed_out, world, device):
                 save()
                 if lead:
@@ -537,10 +556,12 @@ def train(pipe: Pipeline, stage: str, max_minutes: float | None) -> bool:
                 f"dev_loss {dev_loss(model, dev, stage, tc):.3f}",
             )
     if lead:
-        model = model.cpu()
+        # Both candidates are scored where the model trained (a GPU's minutes, not a CPU's),
+        # and the final weights saved from the CPU (loadable anywhere).
         averaged = snapshots.average() if curve is not None else None
         if averaged is not None and curve.keep_average(model, averaged, snapshots.steps()):
             model.load_state_dict(averaged)
+        model = model.cpu()
         pipe.save_final(stage, model, step=state["step"])
         pipe.log(stage, f"finished: {pipe.final_path(stage)}")
     return True
