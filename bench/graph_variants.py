@@ -19,7 +19,10 @@ not values) and builds each variant of its NAR decoder, AR decoder step and enco
   the input dimension, symmetric, accuracy level 4: the kernel quantizes activations itself);
   embeddings stay fp32;
 - `int8-shortlist`: `int8` exported with a lexical shortlist input (lever 2): the decoders
-  score `--shortlist` ids per sentence (random ones here) instead of the whole vocabulary.
+  score `--shortlist` ids per sentence (random ones here) instead of the whole vocabulary;
+- `int8-crosskv` (NAR decoder): `int8` taking every layer's cross-attention keys and values
+  (`cross_k`, `cross_v` [L,B,H,S,Dh], as the AR decoder does) instead of `encoder_hidden`:
+  the encoder would project them once per sentence, not the decoder once per pass (lever 2).
 
 For each it prints the operators ONNX Runtime runs per call (after its own level-3
 optimisations, from its profiler) and the median time of a call at batch 1 and batch 32, 1 and
@@ -46,9 +49,16 @@ from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 from padir_export import model as padir_model
 from padir_export.config import ModelConfig, load_json
 from padir_export.model import PadirModel
-from padir_export.onnx_export import export_graph
+from padir_export.onnx_export import (
+    IR_VERSION,
+    OPSET,
+    NarDecoderGraph,
+    best_tokens,
+    export_graph,
+)
 from padir_export.quantize import fold_weight_transposes, quantize_graph
 from profile_graphs import session  # the runtime's session settings
+from torch.export import Dim
 
 import onnx
 
@@ -63,8 +73,70 @@ VARIANTS = (
     "int8-tensor",
     "int8-nbits",
     "int8-shortlist",
+    "int8-crosskv",
 )
 SHORTLIST_KINDS = ("decoder", "ar_decoder")
+
+
+class CrossKvDecoder(NarDecoderGraph):
+    """The NAR decoder over precomputed cross-attention keys and values."""
+
+    def forward(
+        self,
+        decoder_input_ids,
+        decoder_attention_mask,
+        cross_k,
+        cross_v,
+        encoder_attention_mask,
+    ):
+        h = self.model.decoder_hidden(
+            decoder_input_ids,
+            decoder_attention_mask,
+            None,
+            encoder_attention_mask,
+            cross=(cross_k, cross_v),
+        )
+        return best_tokens(self.model.lm_logits(h), self.bias, None)
+
+
+def with_cross_kv(model: PadirModel, feed: dict) -> dict:
+    """A NAR decoder feed with `encoder_hidden` turned into the keys and values it projects."""
+    feed = dict(feed)
+    with torch.no_grad():
+        k, v = model.cross_kv(torch.from_numpy(feed.pop("encoder_hidden")))
+    return {**feed, "cross_k": k.numpy(), "cross_v": v.numpy()}
+
+
+def export_cross_kv(model: PadirModel, path: Path) -> None:
+    b, s, t = Dim("batch"), Dim("src_len"), Dim("tgt_len")
+    feed = inputs("decoder", model.cfg, 3, np.random.default_rng(0))
+    cross = with_cross_kv(model, feed)
+    # In the signature's order; 9 target positions, so that no dimension is shared with S.
+    names = ["decoder_input_ids", "decoder_attention_mask", "cross_k", "cross_v"]
+    feed = {k: torch.from_numpy(cross[k]) for k in [*names, "encoder_attention_mask"]}
+    for k in names[:2]:
+        feed[k] = feed[k][:, :9]
+    with torch.no_grad():
+        prog = torch.onnx.export(
+            CrossKvDecoder(model).eval(),
+            (),
+            kwargs=feed,
+            dynamo=True,
+            opset_version=OPSET,
+            dynamic_shapes={
+                "decoder_input_ids": {0: b, 1: t},
+                "decoder_attention_mask": {0: b, 1: t},
+                "cross_k": {1: b, 3: s},
+                "cross_v": {1: b, 3: s},
+                "encoder_attention_mask": {0: b, 1: s},
+            },
+            output_names=["token_ids", "token_logprobs"],
+            external_data=False,
+            verbose=False,
+        )
+    proto = prog.model_proto
+    proto.ir_version = IR_VERSION
+    onnx.save(proto, str(path))
 
 
 def weight_only_int8(src: Path, dst: Path) -> None:
@@ -81,7 +153,9 @@ def weight_only_int8(src: Path, dst: Path) -> None:
     onnx.save(q.model.model, dst)
 
 
-def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
+def build(
+    cfg: ModelConfig, out: Path
+) -> tuple[dict[tuple[str, str], Path], PadirModel]:
     torch.manual_seed(0)
     student, teacher = (
         PadirModel(cfg, causal=False).eval(),
@@ -112,11 +186,21 @@ def build(cfg: ModelConfig, out: Path) -> dict[tuple[str, str], Path]:
             export_graph(model, kind, fp32, shortlist=True)
             paths[kind, "int8-shortlist"] = out / f"{kind}.int8-shortlist.onnx"
             quantize_graph(fp32, paths[kind, "int8-shortlist"])
-    return paths
+        if kind == "decoder":
+            export_cross_kv(student, out / "decoder.fp32-crosskv.onnx")
+            paths[kind, "int8-crosskv"] = out / "decoder.int8-crosskv.onnx"
+            quantize_graph(
+                out / "decoder.fp32-crosskv.onnx", paths[kind, "int8-crosskv"]
+            )
+    return paths, student
 
 
-def feed_for(variant: str, feed: dict, vocab_size: int, shortlist: int) -> dict:
-    """The variant's inputs: a shortlist variant also takes each row's ids."""
+def feed_for(variant: str, feed: dict, student: PadirModel, shortlist: int) -> dict:
+    """The variant's inputs: a shortlist variant also takes each row's ids, the cross-KV one
+    the keys and values of the student's projections instead of the encoder's output."""
+    vocab_size = student.cfg.vocab_size
+    if variant == "int8-crosskv":
+        return with_cross_kv(student, feed)
     if variant != "int8-shortlist":
         return feed
     batch = len(feed["encoder_attention_mask"])
@@ -221,7 +305,7 @@ def main() -> None:
         f"source {SRC_LEN}, target {TGT_LEN}, past {PAST_LEN} positions"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        paths = build(cfg, Path(tmp))
+        paths, student = build(cfg, Path(tmp))
         cols = [f"b={b} t={t}" for b in args.batches for t in args.threads]
         for kind in args.graphs:
             print(f"\n### {kind}\n")
@@ -238,8 +322,7 @@ def main() -> None:
 
             own_feeds = {
                 v: {
-                    b: feed_for(v, f, cfg.vocab_size, args.shortlist)
-                    for b, f in feeds.items()
+                    b: feed_for(v, f, student, args.shortlist) for b, f in feeds.items()
                 }
                 for v in names
             }

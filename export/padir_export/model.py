@@ -206,6 +206,14 @@ def padding_bias(mask: Tensor) -> Tensor:
     return (1.0 - mask[:, None, None, :].float()) * NEG_INF
 
 
+def cross_attend(block: Block, x: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+    """A decoder block's cross-attention over precomputed keys and values ([B,H,S,Dh]), the
+    layer's dropout included (as `CrossAttentionLayer` applies it)."""
+    layer = block.layer[1]
+    att = layer.EncDecAttention
+    return x + layer.dropout(att.attend(att.split(att.q(layer.layer_norm(x))), k, v, bias, 0.0))
+
+
 class PadirModel(nn.Module):
     """Encoder, length predictor and decoder. `causal=True` is the AR teacher."""
 
@@ -255,8 +263,15 @@ class PadirModel(nn.Module):
 
     # ---- decoder over whole sequences (training, NAR inference, AR teacher forcing) ---------
     def decoder_hidden(
-        self, dec_ids: Tensor, dec_mask: Tensor, encoder_hidden: Tensor, enc_mask: Tensor
+        self,
+        dec_ids: Tensor,
+        dec_mask: Tensor,
+        encoder_hidden: Tensor | None,
+        enc_mask: Tensor,
+        cross: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
+        """With `cross` (`cross_kv`'s keys and values), the cross-attention reads those instead
+        of projecting `encoder_hidden` again: once per sentence, not once per pass."""
         t = dec_ids.shape[1]
         x = self.decoder.dropout(self.shared(dec_ids))
         pos = torch.arange(t, device=dec_ids.device)
@@ -267,9 +282,12 @@ class PadirModel(nn.Module):
         # [B,1,T,S]: ONNX's Attention wants the query axis in the bias (a view here, one
         # Expand in the graph)
         cross_bias = padding_bias(enc_mask).expand(-1, -1, t, -1)
-        for block in self.decoder.block:
+        for i, block in enumerate(self.decoder.block):
             x = block.layer[0](x, self_bias)
-            x = block.layer[1](x, encoder_hidden, cross_bias)
+            if cross is None:
+                x = block.layer[1](x, encoder_hidden, cross_bias)
+            else:
+                x = cross_attend(block, x, cross[0][i], cross[1][i], cross_bias)
             x = block.layer[2](x)
         return self.decoder.dropout(self.decoder.final_layer_norm(x))
 
@@ -373,9 +391,7 @@ class PadirModel(nn.Module):
                 x = x + sa.attend(sa.split(sa.q(h)), k, v, self_bias, 0.0)
             new_k.append(k)
             new_v.append(v)
-            ca = block.layer[1].EncDecAttention
-            h = block.layer[1].layer_norm(x)
-            x = x + ca.attend(ca.split(ca.q(h)), cross_k[i], cross_v[i], cross_bias, 0.0)
+            x = cross_attend(block, x, cross_k[i], cross_v[i], cross_bias)
             x = block.layer[2](x)
         logits = self.lm_logits(self.decoder.final_layer_norm(x), vocab)
         return logits, torch.stack(new_k), torch.stack(new_v)
