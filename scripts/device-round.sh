@@ -45,6 +45,7 @@ case "${1:-}" in
     mkdir -p .device/data
     cp ../shared/data/train.en-fr.tsv.gz ../shared/data/dev.en-fr.tsv \
        ../shared/data/test.instguide.en-fr.tsv .device/data/
+    echo "parked in $PARK and out of git's index: commit nothing before \`$0 restore DIR\` or \`$0 unpark\`"
     echo "what travels: $(( ($(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + $(du -sb .device | cut -f1)) / 1048576 )) MiB (at most 64)"
     ;;
   run)  # on the device machine
