@@ -132,17 +132,18 @@ def distill(
     """Translate the shards not done yet (none with `assemble_only`: a GPU round's packed
     shards, its teacher left behind), then assemble the student's corpus from the shards."""
     backend = backend or default_backend()
+    dc = pipe.cfg.get("distill", {})
     corpus = pipe.human_corpus()
-    max_len = pipe.cfg.get("distill", {}).get("max_len") or pipe.cfg["student"]["max_len"]
+    max_len = dc.get("max_len") or pipe.cfg["student"]["max_len"]
     shard_dir = pipe.runs / "distill"
-    packed = pipe.cfg.get("distill", {}).get("resume")
+    packed = dc.get("resume")
     if packed and (REPO_ROOT / packed).exists() and not any(shard_dir.glob("shard-*.npz")):
         unpack_shards(REPO_ROOT / packed, shard_dir, teacher_step(pipe))
-    chosen = distill_subset(len(corpus), pipe.cfg.get("distill", {}).get("max_pairs"))
+    chosen = distill_subset(len(corpus), dc.get("max_pairs"))
     # `budget_minutes`: a GPU round's lease is fixed, and the shards done by then make the
     # corpus; their pairs are then drawn at random (the corpus is ordered by origin), so that
     # a cut leaves a sample of every kind of text.
-    budget = pipe.cfg.get("distill", {}).get("budget_minutes")
+    budget = dc.get("budget_minutes")
     if budget:
         chosen = np.random.default_rng(0).permutation(chosen)
     paths = [shard_dir / f"shard-{k:05d}.npz" for k in range(-(-len(chosen) // shard_size))]

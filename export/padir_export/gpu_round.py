@@ -41,7 +41,7 @@ from .checkpoint import pack
 from .data import TokenizedCorpus
 from .distill import distill
 from .pipeline import REPO_ROOT, Pipeline
-from .train import curve_path, train
+from .train import average_path, curve_path, train
 
 PART_BYTES = 15 * 2**20  # the lease returns files of at most 16 MiB
 
@@ -132,15 +132,16 @@ def run_round(big: Pipeline, pair: Pipeline, out: Path, deadline: float | None =
             distill(big, threads=8, backend="torch")
         return {"pairs": len(TokenizedCorpus.load(big.distilled_path))}
 
+    # (name, its run, its config section, the work)
     stages = [
-        ("big teacher", big.cfg["teacher"], lambda: trained(big, "teacher")),
-        ("distillation", big.cfg.setdefault("distill", {}), distilled),
-        ("teacher", pair.cfg["teacher"], lambda: trained(pair, "teacher")),
-        ("student", pair.cfg["student"], lambda: trained(pair, "student")),
+        ("big teacher", big, big.cfg["teacher"], lambda: trained(big, "teacher")),
+        ("distillation", big, big.cfg.setdefault("distill", {}), distilled),
+        ("teacher", pair, pair.cfg["teacher"], lambda: trained(pair, "teacher")),
+        ("student", pair, pair.cfg["student"], lambda: trained(pair, "student")),
     ]
-    for k, (name, section, work) in enumerate(stages):
+    for k, (name, pipe, section, work) in enumerate(stages):
         if deadline is not None and section.get("budget_minutes"):
-            later = [(n, s.get("budget_minutes", 0)) for n, s, _ in stages[k + 1 :]]
+            later = [(n, s.get("budget_minutes", 0)) for n, _, s, _ in stages[k + 1 :]]
             section["budget_minutes"] = fitted_budget(
                 name, section["budget_minutes"], later, deadline - time.time()
             )
@@ -148,14 +149,13 @@ def run_round(big: Pipeline, pair: Pipeline, out: Path, deadline: float | None =
         summary[name] = work()
         summary[name]["seconds"] = round(time.time() - t0, 1)
         summary[name]["budget_minutes"] = section.get("budget_minutes")
-        (pair if name in ("teacher", "student") else big).log("round", f"{name}: {summary[name]}")
+        pipe.log("round", f"{name}: {summary[name]}")
         collect(big, pair, out, summary)
     return summary
 
 
-def collect(big: Pipeline, pair: Pipeline, out: Path, summary: dict) -> list[Path]:
-    """Pack what finished into `out` (see the module's docstring), each file once; returns
-    the files there."""
+def collect(big: Pipeline, pair: Pipeline, out: Path, summary: dict) -> None:
+    """Pack what finished into `out` (see the module's docstring), each file once."""
     out.mkdir(parents=True, exist_ok=True)
 
     def there(name: str) -> bool:
@@ -182,7 +182,7 @@ def collect(big: Pipeline, pair: Pipeline, out: Path, summary: dict) -> list[Pat
                     tar.add(log, arcname=f"logs/{pipe.name}/{log.name}")
                 for which in ("teacher", "student"):
                     curve = curve_path(pipe, which) if which in pipe.cfg else None
-                    for path in (curve, curve and curve.with_name(curve.stem + "-average.tsv")):
+                    for path in (curve, curve and average_path(curve)):
                         if path is not None and path.exists():
                             # A curve the config keeps in the repository goes back to its
                             # place there (docs/curves/...), others beside the logs.
@@ -190,7 +190,6 @@ def collect(big: Pipeline, pair: Pipeline, out: Path, summary: dict) -> list[Pat
                             name = path.resolve().relative_to(REPO_ROOT) if inside else None
                             tar.add(path, arcname=str(name or f"logs/{pipe.name}/{path.name}"))
     split_file(out / "round.tar.gz")
-    return sorted(out.iterdir())
 
 
 def main() -> None:

@@ -106,9 +106,10 @@ class Pipeline:
 
     @property
     def distilled_path(self) -> Path:
-        if not self.cfg.get("distill", {}).get("from"):
-            return self.runs / "distilled.npz"
-        return self.runs.parent / load_json(self.distill_config)["name"] / "distilled.npz"
+        """In the run directory of the config that distils (`distill_config`)."""
+        other = self.cfg.get("distill", {}).get("from")
+        name = load_json(REPO_ROOT / other)["name"] if other else self.name
+        return self.runs.parent / name / "distilled.npz"
 
     # ---- models -------------------------------------------------------------------------------
     def new_model(self, causal: bool) -> PadirModel:

@@ -289,6 +289,11 @@ def curve_path(pipe: Pipeline, stage: str) -> Path:
     return REPO_ROOT / curve if curve else pipe.runs / f"{stage}-curve.tsv"
 
 
+def average_path(curve: Path) -> Path:
+    """Where a stage that averaged its snapshots scores the mean against its last weights."""
+    return curve.with_name(curve.stem + "-average.tsv")
+
+
 class Curve:
     """The learning curve of a stage: `<runs>/<stage>-curve.tsv`, one row per evaluation. The
     teacher's rows hold dev token loss and greedy BLEU; the student's its dev loss (as trained:
@@ -347,7 +352,7 @@ class Curve:
         key = "dev_bleu" if self.stage == "teacher" else f"dev_bleu_i{STUDENT_ITERATIONS[-1]}"
         (last, mean_row) = rows.values()
         keep = mean_row[key] >= last[key]
-        path = self.path.with_name(self.path.stem + "-average.tsv")
+        path = average_path(self.path)
         with open(path, "w", encoding="utf-8") as f:
             f.write("\t".join(["weights", *SCORES[self.stage], "kept"]) + "\n")
             for (name, row), kept in zip(rows.items(), (not keep, keep)):

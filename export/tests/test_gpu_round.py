@@ -10,6 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from test_train import MODEL
 
 from padir_export import gpu_round
 from padir_export.checkpoint import unpack_final
@@ -17,18 +18,6 @@ from padir_export.data import TokenizedCorpus
 from padir_export.gpu_round import OVERHEAD, PACKING, fitted_budget, split_file
 from padir_export.pipeline import Pipeline
 
-MODEL = {
-    "vocab_size": 1000,
-    "d_model": 32,
-    "num_heads": 2,
-    "d_ff": 64,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "dropout": 0.0,
-    "max_length_offset": 8,
-    "max_source_len": 64,
-    "max_target_len": 64,
-}
 STAGE = {
     "epochs": 50,
     "max_steps": 3,
