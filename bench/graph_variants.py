@@ -5,7 +5,8 @@
 Exports a model of the config's shape (random weights: the cost of a pass depends on shapes,
 not values) and builds each variant of its NAR decoder, AR decoder step and encoder:
 
-- `fp32`: the graph as `padir_export` exports it (attention as ONNX's Attention operator);
+- `fp32`: the graph as `padir_export` exports it (attention as ONNX's Attention operator; the
+  AR decoder's as `model.rowwise_attention` in every variant since 2026-12-05);
 - `fp32-plain`: attention exported as plain operators (`model.ONNX_ATTENTION = False`: head
   split and merge, MatMuls, bias, softmax), as before the Attention operator;
 - `int8`: what `padir_export.quantize` ships: int8 weights, each activation row quantized with

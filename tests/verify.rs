@@ -60,6 +60,13 @@ fn verify_gives_exactly_the_ar_output_on_tiny() {
 }
 
 #[test]
+fn verify_gives_exactly_the_ar_output_on_the_int8_demo_model() {
+    // int8, where a near-tie would show any difference between a chunk pass and single steps
+    // (export/padir_export/model.py, `rowwise_attention`).
+    check_identical(common::EN_FR);
+}
+
+#[test]
 fn verify_needs_the_ar_graphs() {
     // A model without the AR teacher says so instead of decoding some other way.
     let dir = common::TempDir::with_tiny_copy("no-ar");

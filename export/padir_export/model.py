@@ -61,16 +61,45 @@ class RMSNorm(nn.Module):
         return self.weight * y.to(x.dtype)
 
 
-# Exported graphs compute attention with ONNX's Attention operator (opset 23; ONNX Runtime has a
-# CPU kernel): one operator where the plain form takes ~12 (head split and merge, two MatMuls,
-# bias, softmax), the biggest share of a batch-1 pass's operators (docs/BENCHMARKS.md). The
-# arithmetic is the same (parity with PyTorch is checked at export); False exports the plain
-# form, for comparison (bench/graph_variants.py).
+# The encoder and NAR decoder graphs compute attention with ONNX's Attention operator (opset 23;
+# ONNX Runtime has a CPU kernel): one operator where the plain form takes ~12 (head split and
+# merge, two MatMuls, bias, softmax), the biggest share of a batch-1 pass's operators
+# (docs/BENCHMARKS.md). The arithmetic is the same (parity with PyTorch is checked at export);
+# False exports the plain form, for comparison (bench/graph_variants.py). The AR decoder graph
+# uses `rowwise_attention` instead.
 ONNX_ATTENTION = True
 
 
 def onnx_attention() -> bool:
     return ONNX_ATTENTION and torch.onnx.is_in_onnx_export()
+
+
+def rowwise_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+    """Attention whose result for a query row is the same bits however many rows share the pass
+    and however many masked keys follow its own: [B,H,T,Dh] queries -> [B,T,H*Dh].
+
+    The AR decoder graph runs one position per call in greedy decoding and a whole draft per
+    call in draft-and-verify, and verify's output must be greedy's token for token. With int8
+    weights every projection is an integer product of a row quantized on its own, so only the
+    float attention can tell the two apart, and ONNX Runtime's kernels do: a product of T query
+    rows is not T products of one row (another GEMM kernel), and a sum over keys changes in its
+    last bits when masked keys (zeros) follow (the chunk's later positions, a batch's padded
+    sources). Here each query row is its own one-row product (batch axes B,T,H), the softmax
+    runs over each row as it is (masked keys give exact zeros, and the softmax of a row
+    followed by them has been measured to be the same bits), and the weighted sum of the values
+    is a running sum over the keys (`cumsum`, sequential in ONNX Runtime) read at the last key:
+    trailing zeros then add nothing, not even rounding. Costs ~10 operators per attention
+    (docs/BENCHMARKS.md, "Draft-and-verify"); the NAR graphs, which have no such contract,
+    keep ONNX's Attention operator.
+    """
+    rows = q.transpose(1, 2).unsqueeze(3)  # [B,T,H,1,Dh]
+    scores = torch.matmul(rows, k.transpose(-1, -2).unsqueeze(1))  # [B,T,H,1,Tk]
+    # T5 does not scale scores by 1/sqrt(d): the scale is folded into initialisation.
+    probs = F.softmax(scores + bias.transpose(1, 2).unsqueeze(3), dim=-1)
+    terms = probs.transpose(-1, -2) * v.unsqueeze(1)  # [B,T,H,Tk,Dh]
+    out = terms.cumsum(3)[:, :, :, -1]  # [B,T,H,Dh]
+    b, t, h, dh = out.shape
+    return out.reshape(b, t, h * dh)
 
 
 class Attention(nn.Module):
@@ -85,6 +114,14 @@ class Attention(nn.Module):
         self.bidirectional = bidirectional
         if has_bias:
             self.relative_attention_bias = nn.Embedding(cfg.rel_buckets, cfg.num_heads)
+            # The bucket of every relative position in -R..R (R = rel_max_distance, beyond which
+            # the buckets no longer change): a graph then looks a position's bucket up instead of
+            # computing T5's formula (15 fewer operators per graph, ~4% of an AR step's time).
+            # Not a parameter: checkpoints and the Hugging Face layout do not hold it.
+            r = cfg.rel_max_distance
+            rel = torch.arange(-r, r + 1)
+            table = relative_position_bucket(rel, bidirectional, cfg.rel_buckets, r)
+            self.register_buffer("bucket_table", table, persistent=False)
 
     def split(self, x: Tensor) -> Tensor:  # [B,T,D] -> [B,H,T,Dh]
         b, t, _ = x.shape
@@ -92,13 +129,17 @@ class Attention(nn.Module):
 
     def position_bias(self, query_pos: Tensor, key_pos: Tensor) -> Tensor:
         """[1,H,Tq,Tk] bias from absolute positions (1-D int64 tensors)."""
-        rel = key_pos[None, :] - query_pos[:, None]
-        buckets = relative_position_bucket(
-            rel, self.bidirectional, self.cfg.rel_buckets, self.cfg.rel_max_distance
-        )
+        r = self.cfg.rel_max_distance
+        rel = (key_pos[None, :] - query_pos[:, None]).clamp(-r, r)
+        buckets = self.bucket_table[rel + r]
         return self.relative_attention_bias(buckets).permute(2, 0, 1).unsqueeze(0)
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, dropout: float) -> Tensor:
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, dropout: float, rowwise: bool = False
+    ) -> Tensor:
+        """`rowwise`: exported as `rowwise_attention` (the AR decoder graph's)."""
+        if rowwise and torch.onnx.is_in_onnx_export():
+            return self.o(rowwise_attention(q, k, v, bias))
         if onnx_attention():
             # One ONNX Attention operator (opset 23) instead of ~6 (transpose, two MatMuls,
             # bias, softmax): fewer, bigger operators per decoder pass. Same arithmetic.
@@ -206,12 +247,15 @@ def padding_bias(mask: Tensor) -> Tensor:
     return (1.0 - mask[:, None, None, :].float()) * NEG_INF
 
 
-def cross_attend(block: Block, x: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+def cross_attend(
+    block: Block, x: Tensor, k: Tensor, v: Tensor, bias: Tensor, rowwise: bool = False
+) -> Tensor:
     """A decoder block's cross-attention over precomputed keys and values ([B,H,S,Dh]), the
     layer's dropout included (as `CrossAttentionLayer` applies it)."""
     layer = block.layer[1]
     att = layer.EncDecAttention
-    return x + layer.dropout(att.attend(att.split(att.q(layer.layer_norm(x))), k, v, bias, 0.0))
+    q = att.split(att.q(layer.layer_norm(x)))
+    return x + layer.dropout(att.attend(q, k, v, bias, 0.0, rowwise))
 
 
 class PadirModel(nn.Module):
@@ -370,28 +414,13 @@ class PadirModel(nn.Module):
         for i, block in enumerate(self.decoder.block):
             sa = block.layer[0].SelfAttention
             h = block.layer[0].layer_norm(x)
-            if onnx_attention():
-                # The operator appends the new keys and values to the cache itself.
-                heads = self.cfg.num_heads
-                out, k, v, _ = torch.onnx.ops.attention(
-                    sa.q(h),
-                    sa.k(h),
-                    sa.v(h),
-                    attn_mask=self_bias,
-                    past_key=past_k[i],
-                    past_value=past_v[i],
-                    scale=1.0,
-                    q_num_heads=heads,
-                    kv_num_heads=heads,
-                )
-                x = x + sa.o(out)
-            else:
-                k = torch.cat([past_k[i], sa.split(sa.k(h))], dim=2)
-                v = torch.cat([past_v[i], sa.split(sa.v(h))], dim=2)
-                x = x + sa.attend(sa.split(sa.q(h)), k, v, self_bias, 0.0)
+            k = torch.cat([past_k[i], sa.split(sa.k(h))], dim=2)
+            v = torch.cat([past_v[i], sa.split(sa.v(h))], dim=2)
+            # rowwise: a chunk's positions get the bits of single steps (draft-and-verify)
+            x = x + sa.attend(sa.split(sa.q(h)), k, v, self_bias, 0.0, rowwise=True)
             new_k.append(k)
             new_v.append(v)
-            x = cross_attend(block, x, cross_k[i], cross_v[i], cross_bias)
+            x = cross_attend(block, x, cross_k[i], cross_v[i], cross_bias, rowwise=True)
             x = block.layer[2](x)
         logits = self.lm_logits(self.decoder.final_layer_norm(x), vocab)
         return logits, torch.stack(new_k), torch.stack(new_v)

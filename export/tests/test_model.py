@@ -3,7 +3,7 @@
 import torch
 
 from padir_export.config import ModelConfig
-from padir_export.model import PadirModel
+from padir_export.model import Attention, PadirModel, relative_position_bucket
 
 CFG = ModelConfig(
     vocab_size=97,
@@ -87,3 +87,14 @@ def test_student_decoder_sees_the_future_and_teacher_does_not():
             b = m.decoder_hidden(dec2, torch.ones_like(dec), enc, torch.ones_like(src))
         changed = not torch.allclose(a[0, 0], b[0, 0], atol=1e-6)
         assert changed == (not causal)
+
+
+def test_bucket_table_is_t5s_formula_at_every_distance():
+    # position_bias looks buckets up in a table over -R..R; beyond R they must not change.
+    r = CFG.rel_max_distance
+    rel = torch.arange(-3 * r, 3 * r + 1)
+    for bidirectional in (False, True):
+        att = Attention(CFG, has_bias=True, bidirectional=bidirectional)
+        looked_up = att.bucket_table[rel.clamp(-r, r) + r]
+        formula = relative_position_bucket(rel, bidirectional, CFG.rel_buckets, r)
+        assert torch.equal(looked_up, formula), bidirectional
