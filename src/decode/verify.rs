@@ -15,6 +15,11 @@
 //! one token and the draft continues after the one it replaced. (Replayed on the round-6 pair
 //! over the dev set, `bench/verify_replay.py`: 1.29 tokens per teacher pass with a 2-pass
 //! draft, against 1.15 for "the teacher's token among the next three draft tokens".)
+//!
+//! A pass costs more the more draft tokens it checks, and a weak draft is rejected after a
+//! token or two, so after a rejection the next pass checks only a window of the draft: twice
+//! what the last pass accepted, plus two; a pass that accepts its whole window doubles it. The
+//! first pass checks the whole draft, which a good one then passes in one go.
 
 use super::{decode_nar, mean, ArChunkModel, Hypothesis, NarModel, NarParams};
 use crate::error::{Error, Result};
@@ -50,13 +55,14 @@ fn verify_one<M: ArChunkModel>(
     let mut previous = sp.pad;
     let mut cached = 0; // cache positions the teacher has kept
     let mut next_draft = 0; // the draft token expected as the next output
+    let mut window = draft.len(); // draft tokens the next pass checks
     let mut passes = 0;
     'decoding: while tokens.len() < max_length {
         // Never feed more than could still be emitted: the last output needs no input.
         let room = max_length - tokens.len() - 1;
         let ahead = &draft[next_draft.min(draft.len())..];
         let mut input = vec![previous];
-        input.extend_from_slice(&ahead[..ahead.len().min(room)]);
+        input.extend_from_slice(&ahead[..ahead.len().min(room).min(window)]);
         let (best, lp) = model.check(&mut state, &input)?;
         passes += 1;
         if best.len() != input.len() || lp.len() != input.len() {
@@ -77,6 +83,7 @@ fn verify_one<M: ArChunkModel>(
                 // Keep the cache of the inputs that led here (0..=j); `t` is the next input.
                 cached += j + 1;
                 model.truncate(&mut state, cached)?;
+                window = next_window(window, j, input.len() - 1);
                 previous = t;
                 next_draft = realign(draft, next_draft + j, &tokens);
                 continue 'decoding;
@@ -92,6 +99,16 @@ fn verify_one<M: ArChunkModel>(
         iterations: passes,
         tokens,
     })
+}
+
+/// The window of the pass after one that checked `checked` draft tokens and accepted
+/// `accepted` of them (see the module documentation).
+fn next_window(window: usize, accepted: usize, checked: usize) -> usize {
+    if accepted == checked {
+        window.saturating_mul(2).max(2)
+    } else {
+        2 * accepted + 2
+    }
 }
 
 /// Where the draft continues after the teacher wrote `output` (its last token disagreeing with
@@ -251,6 +268,25 @@ mod tests {
         assert_eq!(h.tokens, vec![5, 6, 7, 8]);
         // pass 1 keeps 5 and emits 6; pass 2 feeds 6 then the draft after the 9
         assert_eq!(passes, vec![5, 3]);
+    }
+
+    #[test]
+    fn after_a_rejection_a_pass_checks_a_window_of_the_draft() {
+        let teacher = vec![5, 6, 7, 8, 9, 10, 11, 12];
+        let (h, passes) = run(teacher.clone(), vec![5, 99, 7, 8, 9, 10, 11, 12], 64);
+        assert_eq!(h.tokens, teacher);
+        // The whole draft first; one token accepted, so a window of 2 * 1 + 2 = 4 draft tokens
+        // after the teacher's 6, all accepted (the teacher adds 11), then the window doubles.
+        assert_eq!(passes, vec![9, 5, 2]);
+    }
+
+    #[test]
+    fn next_window_follows_what_was_accepted() {
+        assert_eq!(next_window(8, 0, 8), 2, "nothing accepted: two tokens");
+        assert_eq!(next_window(8, 3, 8), 8);
+        assert_eq!(next_window(4, 4, 4), 8, "all accepted: doubled");
+        assert_eq!(next_window(0, 0, 0), 2, "an empty draft still grows");
+        assert_eq!(next_window(usize::MAX, 5, 5), usize::MAX);
     }
 
     #[test]
