@@ -70,17 +70,31 @@ def length_class(src_mask: torch.Tensor, tgt_lens: torch.Tensor, cfg: ModelConfi
     return off + cfg.max_length_offset
 
 
-def corrupt(labels: torch.Tensor, content: torch.Tensor, vocab: int, gen: torch.Generator):
+def corrupt(
+    labels: torch.Tensor,
+    content: torch.Tensor,
+    vocab: int,
+    gen: torch.Generator,
+    mask_share: float = 0.8,
+    all_masked: float = 0.0,
+):
     """PaDIR/CMLM corruption: per sentence a rate r~U(0,1); each content token is chosen with
-    probability r, and a chosen token becomes <mask> 80%, a random token 10%, itself 10%."""
+    probability r, and a chosen token becomes <mask> with probability `mask_share` (BERT's 0.8),
+    else a random token or itself, half and half. A share `all_masked` of the sentences have
+    every content token masked instead: the input of the first decoding pass, which a rate
+    drawn from U(0,1) almost never gives."""
     b, t = labels.shape
     rate = torch.rand(b, 1, generator=gen)
     chosen = (torch.rand(b, t, generator=gen) < rate) & content
     r = torch.rand(b, t, generator=gen)
     rand_tok = torch.randint(NUM_SPECIAL, vocab, (b, t), generator=gen)
+    keep_from = mask_share + (1 - mask_share) / 2
     out = labels.clone()
-    out = torch.where(chosen & (r < 0.8), torch.full_like(out, MASK_ID), out)
-    out = torch.where(chosen & (r >= 0.8) & (r < 0.9), rand_tok, out)
+    out = torch.where(chosen & (r < mask_share), torch.full_like(out, MASK_ID), out)
+    out = torch.where(chosen & (r >= mask_share) & (r < keep_from), rand_tok, out)
+    if all_masked > 0:
+        whole = (torch.rand(b, 1, generator=gen) < all_masked) & content
+        out = torch.where(whole, torch.full_like(out, MASK_ID), out)
     return out
 
 
@@ -101,7 +115,10 @@ def batch_loss(model, corpus, idx, stage: str, tc: dict, gen: torch.Generator):
     tgt_lens = torch.tensor([len(x) for x in tgt])
     content = (dec_mask == 1) & (labels != EOS_ID)
     # The corruption draws from a CPU generator (the same on every device), then all moves.
-    corrupted = corrupt(labels, content, cfg.vocab_size, gen) if stage == "student" else None
+    corrupted = None
+    if stage == "student":
+        shares = {k: tc[k] for k in ("mask_share", "all_masked") if k in tc}
+        corrupted = corrupt(labels, content, cfg.vocab_size, gen, **shares)
     src_ids, src_mask, labels, dec_mask, tgt_lens, content = (
         to_device(t, device) for t in (src_ids, src_mask, labels, dec_mask, tgt_lens, content)
     )

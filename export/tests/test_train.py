@@ -278,3 +278,24 @@ def test_a_shipped_embedding_is_carried_into_a_changed_vocabulary():
     assert torch.equal(carried[0], weight[0])
     assert torch.equal(carried[1], weight[2]) and torch.equal(carried[2], weight[1])
     assert torch.equal(carried[3], weight.mean(0))
+
+
+def test_the_student_corruption_can_mask_only_and_mask_whole_sentences():
+    from padir_export.train import MASK_ID, corrupt
+
+    labels = torch.randint(10, 1000, (400, 30))
+    content = torch.ones_like(labels, dtype=torch.bool)
+    content[:, -1] = False  # </s> stays
+    bert = corrupt(labels, content, 1000, torch.Generator().manual_seed(0))
+    changed = bert != labels
+    assert (bert == MASK_ID).sum() < changed.sum(), "BERT's rule also draws random tokens"
+    masked_only = corrupt(labels, content, 1000, torch.Generator().manual_seed(0), mask_share=1.0)
+    assert torch.equal(masked_only != labels, masked_only == MASK_ID)
+    # All masked: the first decoding pass's input, for about the share asked and never </s>.
+    half = corrupt(labels, content, 1000, torch.Generator().manual_seed(0), 1.0, all_masked=0.5)
+    whole = (half[:, :-1] == MASK_ID).all(1)
+    assert 150 < int(whole.sum()) < 250
+    assert torch.equal(half[:, -1], labels[:, -1])
+    # With neither option the draws are those of the default rule.
+    default = corrupt(labels, content, 1000, torch.Generator().manual_seed(0), 0.8, 0.0)
+    assert torch.equal(default, bert)
