@@ -4,6 +4,7 @@ fixed step budget that ends the stage as finished."""
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from padir_export.config import ModelConfig
@@ -299,3 +300,56 @@ def test_the_student_corruption_can_mask_only_and_mask_whole_sentences():
     # With neither option the draws are those of the default rule.
     default = corrupt(labels, content, 1000, torch.Generator().manual_seed(0), 0.8, 0.0)
     assert torch.equal(default, bert)
+
+
+def test_a_student_probe_arm_starts_from_the_configs_teacher(tmp_path, tiny_dir, monkeypatch):
+    import sys
+
+    from padir_export import probe
+
+    base = {
+        "name": "en-fr",
+        "student": {"max_steps": 7069, "resume": "s.pt", "curve": "docs/c.tsv", "average_last": 5},
+        "distill": {"resume": "d.xz", "min_length_ratio": 0.7},
+    }
+    arm = probe.arm_config(base, "m", ["student.all_masked=0.5"], 500, "student", "cfg.json")
+    assert arm["name"] == "probe-student-m"
+    assert arm["student"] == {
+        "max_steps": 500,
+        "epochs": 1,
+        "curve": None,
+        "average_last": 0,
+        "all_masked": 0.5,
+    }
+    assert arm["distill"] == {"from": "cfg.json"}
+
+    # End to end on a tiny run: the arm links the config's finished teacher, trains from it,
+    # and appends its scores to the table.
+    pipe = _round(tmp_path, tiny_dir, monkeypatch, {"max_steps": 2})
+    cfg = dict(pipe.cfg, src_lang="en", tgt_lang="fr")
+    cfg["student"] = {**cfg["teacher"], "unroll_stages": 2, "distilled": False}
+    cfg["decode"] = dict(
+        iterations=4,
+        length_beam=1,
+        top_lengths=1,
+        init="mask",
+        acceptance="refine_all",
+        remask_stutter=True,
+    )
+    (tmp_path / "scratch.json").write_text(json.dumps(cfg))
+    table = tmp_path / "student-probes.tsv"
+    argv = ["probe", "--config", str(tmp_path / "scratch.json"), "--stage", "student"]
+    argv += ["--arm", "m", "--steps", "2", "--sentences", "3", "--table", str(table)]
+    monkeypatch.setattr(sys, "argv", argv + ["--set", "student.all_masked=0.5"])
+    with pytest.raises(SystemExit, match="teacher.pt is missing"):
+        probe.main()
+    assert train(pipe, "teacher", max_minutes=None)
+    probe.main()
+    arm_runs = tmp_path / "runs" / "probe-student-m"
+    assert (arm_runs / "teacher.pt").resolve() == (pipe.runs / "teacher.pt").resolve()
+    assert "initialised from teacher" in (arm_runs / "student.log").read_text()
+    header, row = table.read_text().splitlines()
+    v = dict(zip(header.split("\t"), row.split("\t")))
+    assert v["arm"] == "m" and v["settings"] == "student.all_masked=0.5"
+    assert v["steps"] == "2" and v["sentences"] == "3"
+    assert 0 < float(v["dev_loss"]) < 20 and 0 <= float(v["dev_bleu_i4"]) <= 100
