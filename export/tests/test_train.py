@@ -328,14 +328,14 @@ def test_a_student_probe_arm_starts_from_the_configs_teacher(tmp_path, tiny_dir,
     pipe = _round(tmp_path, tiny_dir, monkeypatch, {"max_steps": 2})
     cfg = dict(pipe.cfg, src_lang="en", tgt_lang="fr")
     cfg["student"] = {**cfg["teacher"], "unroll_stages": 2, "distilled": False}
-    cfg["decode"] = dict(
-        iterations=4,
-        length_beam=1,
-        top_lengths=1,
-        init="mask",
-        acceptance="refine_all",
-        remask_stutter=True,
-    )
+    cfg["decode"] = {
+        "iterations": 4,
+        "length_beam": 1,
+        "top_lengths": 1,
+        "init": "mask",
+        "acceptance": "refine_all",
+        "remask_stutter": True,
+    }
     (tmp_path / "scratch.json").write_text(json.dumps(cfg))
     table = tmp_path / "student-probes.tsv"
     argv = ["probe", "--config", str(tmp_path / "scratch.json"), "--stage", "student"]
