@@ -47,25 +47,17 @@ def int8_kernels() -> str:
 
 
 def make_golden(model_dir: Path, texts: list[str], batch_size: int = 8) -> dict:
-    ref = ReferenceTranslator(model_dir)
+    # The reference batches as the runtime does (sorted by token count, `batch_size` at a
+    # time), so the goldens cover padded batches. Results do not depend on batch-mates (int8
+    # graphs quantize activations per token; `tests/golden.rs` checks it), but the same batches
+    # keep the comparison exact to the last float.
+    ref = ReferenceTranslator(model_dir, batch_size=batch_size)
     # fp32 graphs give the same outputs on every machine; int8 ones per kernel class.
     kernels = "any" if ref.manifest.get("precision") == "fp32" else int8_kernels()
     out = {"sources": texts, "batch_size": batch_size, "int8_kernels": kernels, "settings": {}}
 
-    # Batch the non-empty texts as the runtime does (sorted by token count, stable), so the
-    # goldens cover padded batches. Results do not depend on batch-mates (int8 graphs quantize
-    # activations per token; `tests/golden.rs` checks it), but the same batches keep the
-    # comparison exact to the last float.
-    work = [i for i, t in enumerate(texts) if t.strip()]
-    work.sort(key=lambda i: len(ref.tok.encode(texts[i]).ids))
-
     def run(fn, **options):
-        res = [t.to_dict() for t in fn([""] * len(texts), **options)]
-        for k in range(0, len(work), batch_size):
-            idx = work[k : k + batch_size]
-            for i, t in zip(idx, fn([texts[i] for i in idx], **options)):
-                res[i] = t.to_dict()
-        return res
+        return [t.to_dict() for t in fn(texts, **options)]
 
     for name, options in NAR_SETTINGS.items():
         out["settings"][name] = {

@@ -93,12 +93,17 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _skip_empty(texts: list[str], run) -> list[Translation]:
-    """Empty inputs translate to empty outputs without entering the batch."""
-    idx = [i for i, t in enumerate(texts) if t.strip()]
+def _in_batches(texts: list[str], run, lengths: list[int], batch_size: int) -> list[Translation]:
+    """Batch as the Rust runtime does (`src/translator.rs`): empty inputs translate to empty
+    outputs without entering a batch; the others run in batches of at most `batch_size`
+    sentences, sorted by token count (stable), so that a long list neither holds every
+    sentence's activations at once (a whole dev set in one batch took ~10 GB) nor pads every
+    row to its longest sentence. The same batches keep goldens exact to the last float."""
+    idx = sorted((i for i, t in enumerate(texts) if t.strip()), key=lambda i: lengths[i])
     out = [Translation("", [], 0.0, 0, 0) for _ in texts]
-    if idx:
-        for i, tr in zip(idx, run([texts[i] for i in idx])):
+    for start in range(0, len(idx), batch_size):
+        chunk = idx[start : start + batch_size]
+        for i, tr in zip(chunk, run([texts[i] for i in chunk])):
             out[i] = tr
     return out
 
@@ -115,8 +120,9 @@ def pad_rows(rows) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ReferenceTranslator:
-    def __init__(self, model_dir: str | Path, threads: int = 1):
+    def __init__(self, model_dir: str | Path, threads: int = 1, batch_size: int = 64):
         self.dir = Path(model_dir)
+        self.batch_size = batch_size
         self.manifest = json.loads((self.dir / "model.json").read_text(encoding="utf-8"))
         self.tok = Tokenizer.from_file(str(self.dir / self.manifest["tokenizer"]["file"]))
         opts = ort.SessionOptions()
@@ -132,6 +138,10 @@ class ReferenceTranslator:
 
     def _encode_source(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return pad_rows([e.ids for e in self.tok.encode_batch(texts, add_special_tokens=True)])
+
+    def _batched(self, texts: list[str], run) -> list[Translation]:
+        lengths = [len(e.ids) for e in self.tok.encode_batch(texts, add_special_tokens=True)]
+        return _in_batches(texts, run, lengths, self.batch_size)
 
     def _text(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True)
@@ -157,10 +167,10 @@ class ReferenceTranslator:
         return out
 
     def translate_nar(self, texts: list[str], **options) -> list[Translation]:
-        return _skip_empty(texts, lambda t: self._nar(t, **options))
+        return self._batched(texts, lambda t: self._nar(t, **options))
 
     def translate_ar(self, texts: list[str], **options) -> list[Translation]:
-        return _skip_empty(texts, lambda t: self._ar(t, **options))
+        return self._batched(texts, lambda t: self._ar(t, **options))
 
     def _nar(
         self,
