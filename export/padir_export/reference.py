@@ -93,21 +93,6 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _in_batches(texts: list[str], run, lengths: list[int], batch_size: int) -> list[Translation]:
-    """Batch as the Rust runtime does (`src/translator.rs`): empty inputs translate to empty
-    outputs without entering a batch; the others run in batches of at most `batch_size`
-    sentences, sorted by token count (stable), so that a long list neither holds every
-    sentence's activations at once (a whole dev set in one batch took ~10 GB) nor pads every
-    row to its longest sentence. The same batches keep goldens exact to the last float."""
-    idx = sorted((i for i, t in enumerate(texts) if t.strip()), key=lambda i: lengths[i])
-    out = [Translation("", [], 0.0, 0, 0) for _ in texts]
-    for start in range(0, len(idx), batch_size):
-        chunk = idx[start : start + batch_size]
-        for i, tr in zip(chunk, run([texts[i] for i in chunk])):
-            out[i] = tr
-    return out
-
-
 def pad_rows(rows) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad token sequences with <pad> into [B,T] ids and mask."""
     t = max(len(r) for r in rows)
@@ -140,8 +125,20 @@ class ReferenceTranslator:
         return pad_rows([e.ids for e in self.tok.encode_batch(texts, add_special_tokens=True)])
 
     def _batched(self, texts: list[str], run) -> list[Translation]:
+        """Batch as the Rust runtime does (`src/translator.rs`): empty inputs translate to
+        empty outputs without entering a batch; the others run in batches of at most
+        `batch_size` sentences, sorted by token count (stable), so that a long list neither
+        holds every sentence's activations at once (a probe scoring the whole dev set in one
+        batch grew past 14 GB and was OOM-killed) nor pads every row to its longest sentence.
+        The same batches keep goldens exact to the last float."""
         lengths = [len(e.ids) for e in self.tok.encode_batch(texts, add_special_tokens=True)]
-        return _in_batches(texts, run, lengths, self.batch_size)
+        idx = sorted((i for i, t in enumerate(texts) if t.strip()), key=lambda i: lengths[i])
+        out = [Translation("", [], 0.0, 0, 0) for _ in texts]
+        for start in range(0, len(idx), self.batch_size):
+            chunk = idx[start : start + self.batch_size]
+            for i, tr in zip(chunk, run([texts[i] for i in chunk])):
+                out[i] = tr
+        return out
 
     def _text(self, ids: list[int]) -> str:
         return self.tok.decode(ids, skip_special_tokens=True)
