@@ -35,6 +35,11 @@ class ModelConfig:
     max_length_offset: int = 32
     max_source_len: int = 128
     max_target_len: int = 128
+    # A learned absolute position added to the non-causal decoder's inputs (the AR teacher
+    # never has one). Relative-position bias alone cannot tell the positions of an all-<mask>
+    # first pass apart: every position holds the same vector, so attention returns the same
+    # mixture everywhere and only the distance to the final </s> breaks the tie.
+    decoder_positions: bool = False
 
     @property
     def head_dim(self) -> int:

@@ -190,13 +190,17 @@ def lr_at(step: int, tc: dict, rewarm_from: int | None = None) -> float:
 def param_groups(model, tc: dict) -> list[dict]:
     """The tied embedding (`shared`, also the output layer) may take its own learning-rate
     multiple, `shared_lr_mult`: initialised at T5's std 1.0, it moves ~15x less per AdamW step,
-    relative to its scale, than the d_model-wide matrices (std ~0.06)."""
-    shared = [model.shared.weight]
-    rest = [p for n, p in model.named_parameters() if n != "shared.weight"]
-    return [
-        {"params": rest, "lr_mult": 1.0},
-        {"params": shared, "lr_mult": float(tc.get("shared_lr_mult", 1.0))},
-    ]
+    relative to its scale, than the d_model-wide matrices (std ~0.06). The student's decoder
+    positions take `position_lr_mult`: at the schedule's rate they barely left their random
+    start in 1,000 steps (docs/MODEL.md, "Student probe")."""
+    own = {"shared.weight": "shared_lr_mult", "decoder_position.weight": "position_lr_mult"}
+    groups = [{"params": [], "lr_mult": 1.0}]
+    for name, p in model.named_parameters():
+        if name in own:
+            groups.append({"params": [p], "lr_mult": float(tc.get(own[name], 1.0))})
+        else:
+            groups[0]["params"].append(p)
+    return groups
 
 
 def cpu_has_bf16() -> bool:

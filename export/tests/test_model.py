@@ -1,8 +1,10 @@
 """PyTorch model invariants the exported graphs rely on."""
 
+from dataclasses import replace
+
 import torch
 
-from padir_export.config import ModelConfig
+from padir_export.config import MASK_ID, ModelConfig
 from padir_export.model import Attention, PadirModel, relative_position_bucket
 
 CFG = ModelConfig(
@@ -87,6 +89,24 @@ def test_student_decoder_sees_the_future_and_teacher_does_not():
             b = m.decoder_hidden(dec2, torch.ones_like(dec), enc, torch.ones_like(src))
         changed = not torch.allclose(a[0, 0], b[0, 0], atol=1e-6)
         assert changed == (not causal)
+
+
+def test_decoder_positions_tell_an_all_mask_row_apart():
+    """With relative bias alone, a row of equal tokens gives every position the same state
+    (attention mixes equal values; only a final </s> breaks the tie, and weakly): learned
+    positions make every position's state its own. The teacher has none."""
+    torch.manual_seed(5)
+    src = torch.randint(4, 97, (1, 5))
+    dec = torch.full((1, 12), MASK_ID)
+    for positions in (False, True):
+        cfg = replace(CFG, decoder_positions=positions)
+        m = PadirModel(cfg, causal=False).eval()
+        assert PadirModel(cfg, causal=True).decoder_position is None
+        with torch.no_grad():
+            enc = m.encode(src, torch.ones_like(src))
+            h = m.decoder_hidden(dec, torch.ones_like(dec), enc, torch.ones_like(src))[0]
+        spread = (h - h[0]).abs().max().item()
+        assert (spread > 0.01) == positions, spread
 
 
 def test_bucket_table_is_t5s_formula_at_every_distance():

@@ -1,5 +1,7 @@
 """Every exported graph agrees with PyTorch (fp32, max abs diff <= 1e-4) at several shapes."""
 
+from dataclasses import replace
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -34,6 +36,16 @@ def test_graph_matches_pytorch(kind, models, tmp_path):
     path = tmp_path / f"{kind}.onnx"
     export_graph(model, kind, path)
     assert parity(model, kind, path) <= PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("shortlist", [False, True])
+def test_decoder_with_positions_matches_pytorch(shortlist, tmp_path):
+    """The student's learned decoder positions (`decoder_positions`) live inside the graph."""
+    torch.manual_seed(4)
+    model = PadirModel(replace(CFG, decoder_positions=True), causal=False).eval()
+    path = tmp_path / "decoder.onnx"
+    export_graph(model, "decoder", path, shortlist=shortlist)
+    assert parity(model, "decoder", path, shortlist=shortlist) <= PARITY_TOLERANCE
 
 
 def test_parity_check_catches_a_wrong_graph(models, tmp_path):

@@ -14,7 +14,7 @@ from padir_export.hf import save_hf
 from padir_export.model import PadirModel
 from padir_export.pipeline import Pipeline
 from padir_export.reference import ReferenceTranslator
-from padir_export.train import carry_embedding, train
+from padir_export.train import carry_embedding, param_groups, train
 
 MODEL = {
     "vocab_size": 1000,
@@ -353,3 +353,16 @@ def test_a_student_probe_arm_starts_from_the_configs_teacher(tmp_path, tiny_dir,
     assert v["arm"] == "m" and v["settings"] == "student.all_masked=0.5"
     assert v["steps"] == "2" and v["sentences"] == "3"
     assert 0 < float(v["dev_loss"]) < 20 and 0 <= float(v["dev_bleu_i4"]) <= 100
+
+
+def test_decoder_positions_take_their_own_learning_rate():
+    """`position_lr_mult` reaches only the student's decoder positions; a model without them
+    keeps the two groups its checkpoints were saved with."""
+    tc = {"shared_lr_mult": 16, "position_lr_mult": 4}
+    student = PadirModel(ModelConfig(**MODEL, decoder_positions=True), causal=False)
+    groups = param_groups(student, tc)
+    assert [g["lr_mult"] for g in groups] == [1.0, 16.0, 4.0]
+    assert groups[2]["params"] == [student.decoder_position.weight]
+    assert sum(len(g["params"]) for g in groups) == len(list(student.parameters()))
+    teacher = PadirModel(ModelConfig(**MODEL), causal=True)
+    assert [g["lr_mult"] for g in param_groups(teacher, tc)] == [1.0, 16.0]
