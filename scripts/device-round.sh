@@ -50,7 +50,7 @@ case "${1:-}" in
     ;;
   run)  # on the device machine
     : "${OUT:?run this through the device tool: it sets OUT}"
-    mkdir -p ../shared/data
+    mkdir -p "$OUT" ../shared/data  # (the device makes OUT; a rehearsal here may not have it)
     cp -n .device/data/* ../shared/data/  # (-n: a rehearsal here keeps ../shared as it is)
     export PADIR_RUNS=/tmp/padir-runs PYTHONPATH="$PWD/export" PYTHONUNBUFFERED=1
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
