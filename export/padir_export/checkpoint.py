@@ -69,11 +69,17 @@ def pack(pipe: Pipeline, stage: str) -> None:
 
 
 def unpack(path, model) -> dict:
-    """Load packed weights into `model` (as fp32); returns the packed progress."""
+    """Load packed weights into `model` (as fp32); returns the packed progress.
+
+    A model with decoder positions may continue packed weights without them (a student trained
+    before `model.decoder_positions` existed): its table starts at zero, so it starts out
+    translating exactly as the packed model did. Any other difference is an error."""
     packed = torch.load(path, weights_only=False, map_location="cpu")
-    model.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in packed["model"].items()}
-    )
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in packed["model"].items()}
+    table = getattr(model, "decoder_position", None)
+    if table is not None and "decoder_position.weight" not in weights:
+        weights["decoder_position.weight"] = torch.zeros_like(table.weight)
+    model.load_state_dict(weights)
     return packed["state"]
 
 

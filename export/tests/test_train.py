@@ -366,3 +366,30 @@ def test_decoder_positions_take_their_own_learning_rate():
     assert sum(len(g["params"]) for g in groups) == len(list(student.parameters()))
     teacher = PadirModel(ModelConfig(**MODEL), causal=True)
     assert [g["lr_mult"] for g in param_groups(teacher, tc)] == [1.0, 16.0]
+
+
+def test_packed_weights_without_positions_continue_with_a_zero_table(tmp_path):
+    """A student packed before `decoder_positions` existed continues with them: the new table
+    starts at zero, so the continued model translates exactly as the packed one did."""
+    from padir_export.checkpoint import unpack
+
+    torch.manual_seed(2)
+    old = PadirModel(ModelConfig(**MODEL), causal=False).eval()
+    weights = {k: v.half() for k, v in old.state_dict().items()}
+    torch.save({"model": weights, "state": {"step": 7}}, tmp_path / "student.pt")
+    old.load_state_dict({k: v.float() for k, v in weights.items()})
+    new = PadirModel(ModelConfig(**MODEL, decoder_positions=True), causal=False).eval()
+    assert unpack(tmp_path / "student.pt", new) == {"step": 7}
+    assert new.decoder_position.weight.abs().max() == 0
+    src, dec = torch.randint(4, 1000, (1, 6)), torch.randint(4, 1000, (1, 9))
+    one = torch.ones_like(src)
+    with torch.no_grad():
+        a, b = (
+            m.decoder_hidden(dec, torch.ones_like(dec), m.encode(src, one), one) for m in (old, new)
+        )
+    assert torch.equal(a, b)
+    # Anything else missing is still an error.
+    del weights["length_head.bias"]
+    torch.save({"model": weights, "state": {"step": 7}}, tmp_path / "student.pt")
+    with pytest.raises(RuntimeError, match="length_head.bias"):
+        unpack(tmp_path / "student.pt", new)
