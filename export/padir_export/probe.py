@@ -18,10 +18,10 @@ A student arm (`--stage student`) starts from the config's finished teacher (its
 `teacher.pt`) on that teacher's distillation (`distill.from` = the config), with the student's
 seed: arms differ only in their settings. A continuation names a packed student in them
 (`--set student.resume=export/checkpoints/en-fr/student.pt`); a model with decoder positions
-may continue one packed without them (`checkpoint.unpack`: the table starts at zero). It is scored as the
-student's curve is (dev loss as trained, PaDIR BLEU after 2 and 4 passes by the reference
-decoder, on the first `--sentences` dev pairs) into `docs/curves/student-probes.tsv`; its run
-directory is `<runs>/probe-student-<arm>/`.
+may continue one packed without them (`checkpoint.unpack`: the table starts at zero). It is
+scored as the student's curve is (dev loss as trained, PaDIR BLEU after 2 and 4 passes by the
+reference decoder, on the first `--sentences` dev pairs) into `docs/curves/student-probes.tsv`;
+its run directory is `<runs>/probe-student-<arm>/`.
 """
 
 from __future__ import annotations
