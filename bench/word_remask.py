@@ -52,9 +52,9 @@ class WordRemask(ReferenceTranslator):
         chars, first, last = "", -1, -1
         for i, t in enumerate(ids):
             # A `<mask>` is a word of its own that equals no other.
-            piece = " \x00 " if t == MASK_ID else self.pieces[t]
+            piece = "Ġ\x00Ġ" if t == MASK_ID else self.pieces[t]
             for ch in piece:
-                if ch in SPACES or ch == " ":
+                if ch in SPACES:
                     if chars:
                         words.append((chars, first, last))
                     chars = ""
@@ -72,7 +72,7 @@ class WordRemask(ReferenceTranslator):
             out.update(
                 i
                 for i in range(a_last + 1, b_first)
-                if not self.pieces[ids[i]].strip("".join(SPACES))
+                if set(self.pieces[ids[i]]) <= SPACES
             )
         return out
 
@@ -87,9 +87,10 @@ class WordRemask(ReferenceTranslator):
         )
         if self.mode == "off" or (self.mode == "remask" and t == iterations - 1):
             return
-        for i in self.repeated(r["tokens"]):
+        repeated = self.repeated(r["tokens"])
+        for i in repeated:
             r["tokens"][i] = MASK_ID
-            r["done"] = False
+        r["done"] = r["done"] and not repeated
 
 
 def main() -> None:
