@@ -1,5 +1,5 @@
-"""Dynamic int8 quantization of a model directory (weights int8, activations quantized on the
-fly, one scale per token), graph by graph, with a new manifest.
+"""Dynamic int8 quantization of a model directory (weights int8 in 7 bits, activations quantized
+on the fly, one scale per token), graph by graph, with a new manifest.
 
     python -m padir_export.quantize --model onnx/en-fr-fp32 --out onnx/en-fr
 """
@@ -148,7 +148,13 @@ def quantize_graph(src: Path, dst: Path, activations: str = "row") -> None:
     graph carries its own copy of the vocab x d_model embedding, which in fp32 alone would put
     the demo model over its size budget), activations quantized on the fly per row (`"row"`,
     shipped); `"row-flat"` (the flattened per-row quantizer) and `"tensor"` (quantize_dynamic's
-    one scale per tensor) are there for bench/graph_variants.py's measurements."""
+    one scale per tensor) are there for bench/graph_variants.py's measurements.
+
+    Weights take 7 bits (|w| <= 64, `reduce_range`): on x86-64 without VNNI (AVX2, AVX-512
+    without VNNI) ONNX Runtime's u8 x s8 kernel adds each pair of products in 16 bits with
+    saturation, and full-range weights overflow it (2 x 255 x 127 > 32,767), so the same model
+    computed other integers there than on a CPU with VNNI; 2 x 255 x 64 fits. Measured on the
+    en-fr model at no cost in BLEU (docs/design.md, "int8 kernels differ by CPU")."""
     # The exporter's intermediate shape annotations trip the quantizer's shape inference;
     # drop them (ONNX Runtime infers shapes itself) before quantizing.
     model = onnx.load(src)
@@ -162,6 +168,7 @@ def quantize_graph(src: Path, dst: Path, activations: str = "row") -> None:
             quantized,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=["MatMul", "Gather"],
+            reduce_range=True,
         )
         model = onnx.load(quantized)
     if activations != "tensor":

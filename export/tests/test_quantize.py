@@ -3,6 +3,7 @@
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import numpy_helper
 
 from padir_export.quantize import quantize_dir, quantize_graph
 from padir_export.reference import ReferenceTranslator
@@ -34,6 +35,20 @@ def test_every_matmul_weight_is_quantized(tiny_dir, tmp_path):
                 assert node.input[0] not in weights | dequantized, (graph["file"], node.name)
             if node.op_type == "MatMul":
                 assert not (set(node.input) & weights), (graph["file"], node.name)
+
+
+def test_matmul_weights_take_seven_bits(tiny_dir, tmp_path):
+    # On x86-64 without VNNI the u8 x s8 kernel adds pairs of products in 16 bits with
+    # saturation: 2 x 255 x |w| must stay <= 32,767, so |w| <= 64.
+    manifest = quantize_dir(tiny_dir, tmp_path)
+    for graph in manifest["graphs"].values():
+        g = onnx.load(tmp_path / graph["file"]).graph
+        weights = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        matmuls = [n for n in g.node if n.op_type == "MatMulInteger"]
+        assert matmuls, graph["file"]
+        for node in matmuls:
+            w = weights[node.input[1]].astype(np.int32)
+            assert np.abs(w).max() <= 64, node.name
 
 
 def test_a_sentence_does_not_depend_on_its_batch_mates(tiny_dir, tmp_path):
