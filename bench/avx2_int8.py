@@ -7,7 +7,7 @@ on any machine: what do such CPUs make of an int8 model?
 
 ONNX Runtime's u8 x s8 kernels there multiply with `vpmaddubsw`, which adds each pair of
 adjacent products (k, k+1) in 16 bits with signed saturation before `vpmaddwd` sums the pairs
-exactly; with VNNI, `vpdpbusd` sums in 32 bits and never saturates. With full-range int8
+exactly; with VNNI, `vpdpbusds` sums in 32 bits and never gets near saturating. With full-range int8
 weights (|w| <= 127) and activations up to 255 a pair can reach 2 x 255 x 127 = 64,770 and is
 clipped to 32,767; with 7-bit weights (|w| <= 64, `quantize.py`) it stays under 32,640.
 
@@ -15,7 +15,8 @@ clipped to 32,767; with 7-bit weights (|w| <= 64, `quantize.py`) it stays under 
 replaced by plain integer operators: `DIR/avx2` computes the saturated pair sums (then the
 zero-point terms, exactly), `DIR/exact` the same without saturation. Compare the two, not a
 copy with the model as is: ONNX Runtime fuses a `MatMulInteger` with its scaling into one
-kernel whose float rounding the copies do not share, and int8 requantization carries a last-bit
+kernel (`MatMulIntegerToFloat`: 30 in the en-fr decoder) whose float rounding the copies do
+not share, and int8 requantization carries a last-bit
 difference on to other tokens. The runtime and the reference decoder run the copies like any
 model, slowly (the pair products are materialized, a column chunk at a time); batch 8 keeps
 memory to a few GB. `--golden` replays a golden file's PaDIR settings through the reference
