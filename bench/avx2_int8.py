@@ -7,21 +7,22 @@ on any machine: what do such CPUs make of an int8 model?
 
 ONNX Runtime's u8 x s8 kernels there multiply with `vpmaddubsw`, which adds each pair of
 adjacent products (k, k+1) in 16 bits with signed saturation before `vpmaddwd` sums the pairs
-exactly; with VNNI, `vpdpbusds` sums in 32 bits and never gets near saturating. With full-range int8
-weights (|w| <= 127) and activations up to 255 a pair can reach 2 x 255 x 127 = 64,770 and is
-clipped to 32,767; with 7-bit weights (|w| <= 64, `quantize.py`) it stays under 32,640.
+exactly; with VNNI, `vpdpbusds` sums in 32 bits and never gets near saturating. With
+full-range int8 weights (|w| <= 127) and activations up to 255 a pair can reach 2 x 255 x 127
+= 64,770 and is clipped to 32,767; with 7-bit weights (|w| <= 64, `quantize.py`) it stays
+under 32,640.
 
 `--out DIR` writes two copies of the model directory in which every `MatMulInteger` is
 replaced by plain integer operators: `DIR/avx2` computes the saturated pair sums (then the
 zero-point terms, exactly), `DIR/exact` the same without saturation. Compare the two, not a
 copy with the model as is: ONNX Runtime fuses a `MatMulInteger` with its scaling into one
 kernel (`MatMulIntegerToFloat`: 30 in the en-fr decoder) whose float rounding the copies do
-not share, and int8 requantization carries a last-bit
-difference on to other tokens. The runtime and the reference decoder run the copies like any
-model, slowly (the pair products are materialized, a column chunk at a time); batch 8 keeps
-memory to a few GB. `--golden` replays a golden file's PaDIR settings through the reference
-decoder on the model as is and on both copies, and counts the outputs that differ from the
-goldens: goldens written on a CPU without VNNI check the emulation itself.
+not share, and int8 requantization carries a last-bit difference on to other tokens. The
+runtime and the reference decoder run the copies like any model, slowly (the pair products
+are materialized, a column chunk at a time); batch 8 keeps memory to a few GB. `--golden`
+replays a golden file's PaDIR settings through the reference decoder on the model as is and
+on both copies, and counts the outputs that differ from the goldens: goldens written on a
+CPU without VNNI check the emulation itself.
 """
 
 from __future__ import annotations
@@ -123,8 +124,10 @@ def emulate_graph(model: onnx.ModelProto, saturate: bool) -> int:
 
 
 def emulate_dir(src: Path, out: Path, saturate: bool) -> None:
-    shutil.copytree(src, out, dirs_exist_ok=True)
     manifest = json.loads((src / "model.json").read_text(encoding="utf-8"))
+    graphs = [entry["file"] for entry in manifest["graphs"].values()]
+    # Everything but the graphs as it is; each graph is written once, emulated.
+    shutil.copytree(src, out, dirs_exist_ok=True, ignore=lambda _, names: graphs)
     count = 0
     for entry in manifest["graphs"].values():
         model = onnx.load(src / entry["file"])
