@@ -6,8 +6,7 @@
 #   scripts/device-round.sh restore DIR      # here: unpark; DIR = the run's files_at
 #
 # Why parking: the device takes the working tree (tracked and untracked files) and at most
-# 64 MiB; the shipped model and round 7's packed weights (with a student under way on the CPU,
-# student-pos.pt) are ~93 MB and not needed there (a path missing here is skipped). They
+# 64 MiB; the shipped model and its packed weights are ~79 MB and not needed there (a path missing here is skipped). They
 # are moved to ../padir-parked and out of git's index until `restore` (or `unpark`) puts them
 # back; commit nothing in between. The corpus (../shared, which does not travel) goes in
 # .device/ (git-ignored, carried). `run` runs there: the round with a smoke pass first, into
@@ -21,7 +20,7 @@ BIG=export/configs/en-fr-big.json
 PAIR=export/configs/en-fr-r8.json
 PARK=../padir-parked
 PARKED=(onnx/en-fr export/checkpoints/en-fr/teacher.pt export/checkpoints/en-fr/student.pt
-        export/checkpoints/en-fr/student-pos.pt export/checkpoints/en-fr/distilled.xz
+        export/checkpoints/en-fr/distilled.xz
         export/checkpoints/en-fr/round6-hf-teacher)
 
 unpark() {
