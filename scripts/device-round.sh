@@ -5,15 +5,15 @@
 #   device tool `run`: command "scripts/device-round.sh run", carry [".device"], timeout_s 590
 #   scripts/device-round.sh restore DIR      # here: unpark; DIR = the run's files_at
 #
-# Why parking: the device takes the working tree (tracked and untracked files) and at most
-# 64 MiB; the shipped model and its packed weights are ~79 MB and not needed there (a path missing here is skipped). They
-# are moved to ../padir-parked and out of git's index until `restore` (or `unpark`) puts them
-# back; commit nothing in between. The corpus (../shared, which does not travel) goes in
-# .device/ (git-ignored, carried). `run` runs there: the round with a smoke pass first, into
-# $OUT (the pair's packed weights, the packed distillation, curves and logs). `restore` then
-# puts the packed files where the configs' `resume` entries point, the curves in docs/curves,
-# the logs in ~/.cache/padir/device-round/, and unpacks the finished pair into its run
-# directory, from where `scripts/train-en-fr.sh export/configs/en-fr-r8.json` exports it.
+# Why parking: the device takes the working tree (tracked and untracked files) and at most 64 MiB;
+# the shipped model and its packed weights are ~79 MB and not needed there (a path missing here is
+# skipped). They are moved to ../padir-parked and out of git's index until `restore` (or `unpark`)
+# puts them back; commit nothing in between. The corpus (../shared, which does not travel) goes in
+# .device/ (git-ignored, carried). `run` runs there: the round with a smoke pass first, into $OUT
+# (the pair's packed weights, the packed distillation, curves and logs). `restore` then puts the
+# packed files where the configs' `resume` entries point, the curves in docs/curves, the logs in
+# ~/.cache/padir/device-round/, and unpacks the finished pair into its run directory, from where
+# `scripts/train-en-fr.sh export/configs/en-fr-r8.json` exports it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG=export/configs/en-fr-big.json
