@@ -98,17 +98,31 @@ def cooccurrence(
 
 
 def learn(
-    counts: np.ndarray, src_df: np.ndarray, tgt_df: np.ndarray, frequent: int, per_source: int
+    counts: np.ndarray,
+    src_df: np.ndarray,
+    tgt_df: np.ndarray,
+    frequent: int,
+    per_source: int,
+    rows: int = 500,
 ) -> Shortlist:
     """The `frequent` target pieces found in most pairs, and for each source piece the
-    `per_source` others with the highest p(t | s), the share of the pairs holding s that hold t."""
+    `per_source` others with the highest p(t | s), the share of the pairs holding s that hold t.
+    Ties (frequent: counts are small integers) go to the target piece found in more pairs, then
+    to the lower id, so the file is the same on every CPU: `argpartition` and unstable sorts pick
+    among equals by how numpy's SIMD kernels for the machine happen to order them (95 of the 105
+    rows in which round 7's shortlist and a re-export on another x86 CPU differed were ties).
+    `rows` source pieces at a time bound the memory of the sort."""
     top = np.argsort(-tgt_df, kind="stable")[:frequent]
-    p = counts / np.maximum(src_df, 1)[:, None].astype(np.float32)
-    p[:, top] = 0.0  # kept anyway: leave the room to rarer pieces
-    cand = np.argpartition(-p, per_source, axis=1)[:, :per_source]
-    order = np.argsort(-np.take_along_axis(p, cand, axis=1), axis=1, kind="stable")
-    cand = np.take_along_axis(cand, order, axis=1).astype(np.int32)
-    cand[np.take_along_axis(p, cand, axis=1) <= 0] = -1
+    cand = np.empty((len(counts), per_source), dtype=np.int32)
+    for start in range(0, len(counts), rows):
+        block = counts[start : start + rows]
+        p = block / np.maximum(src_df[start : start + rows], 1)[:, None].astype(np.float32)
+        p[:, top] = 0.0  # kept anyway: leave the room to rarer pieces
+        # lexsort: the last key first; it is stable, so equal keys keep the lower id first.
+        by_df = np.broadcast_to(-tgt_df, p.shape)
+        best = np.lexsort((by_df, -p), axis=1)[:, :per_source]
+        best[np.take_along_axis(p, best, axis=1) <= 0] = -1
+        cand[start : start + rows] = best
     return Shortlist(np.sort(top).astype(np.int32), cand)
 
 

@@ -47,6 +47,17 @@ def test_learned_list_keeps_frequent_pieces_and_each_sources_translations():
     assert got == sorted({5, 20, 10, 13, EOS_ID})
 
 
+def test_ties_go_to_the_more_frequent_piece_then_the_lower_id():
+    # Source 10 is seen with 24, 22, 23 and 25 once each (and 5, the frequent piece): all tie;
+    # 25 is in more pairs than the others.
+    pairs = [([10, EOS_ID], [5, 24, 22, 23, 25]), ([11, EOS_ID], [5, 21, 25])]
+    counts = cooccurrence(corpus(pairs), 30, pairs=10)
+    for rows in (1, 7, 30):  # the row blocks do not change the result
+        sl = learn(*counts, frequent=1, per_source=3, rows=rows)
+        assert sl.candidates[10].tolist() == [25, 22, 23]
+        assert sl.candidates[11].tolist() == [25, 21, -1]  # 21 and 25 tie too
+
+
 def test_file_round_trip_and_padding(tmp_path):
     sl = learn(*cooccurrence(corpus(PAIRS), 30, pairs=10), frequent=2, per_source=3)
     sl.save(tmp_path / "shortlist.bin")
