@@ -114,13 +114,13 @@ def learn(
     `rows` source pieces at a time bound the memory of the sort."""
     top = np.argsort(-tgt_df, kind="stable")[:frequent]
     cand = np.empty((len(counts), per_source), dtype=np.int32)
+    by_df = -tgt_df  # the tie-break key, the same for every row
     for start in range(0, len(counts), rows):
         block = counts[start : start + rows]
         p = block / np.maximum(src_df[start : start + rows], 1)[:, None].astype(np.float32)
         p[:, top] = 0.0  # kept anyway: leave the room to rarer pieces
         # lexsort: the last key first; it is stable, so equal keys keep the lower id first.
-        by_df = np.broadcast_to(-tgt_df, p.shape)
-        best = np.lexsort((by_df, -p), axis=1)[:, :per_source]
+        best = np.lexsort((np.broadcast_to(by_df, p.shape), -p), axis=1)[:, :per_source]
         best[np.take_along_axis(p, best, axis=1) <= 0] = -1
         cand[start : start + rows] = best
     return Shortlist(np.sort(top).astype(np.int32), cand)
